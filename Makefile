@@ -9,7 +9,7 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export P2C_DB := $(DB)
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint format clean browser
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=..." >&2; exit 1; }
@@ -26,6 +26,8 @@ demo: $(BIN)/.installed
 	$(BIN)/p2c load $(SAMPLE_DIR)/GBSI --company GBSI
 	$(BIN)/p2c load $(SAMPLE_DIR)/multi-company
 	$(BIN)/p2c build
+	$(BIN)/p2c lineage --out audit
+	@echo "Audit pack: audit/report.html"
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -36,8 +38,16 @@ format: $(BIN)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## browser: headless Chromium from Debian's packages, for the audit report's browser test
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium (Debian package) for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium missing and not root: the browser test will be skipped" >&2; fi
+
 ## test: linters, then pytest (unit tests, loader tests on generated files, the dbt chain on a sample set)
-test: $(BIN)/.installed lint
+test: $(BIN)/.installed browser lint
 	$(BIN)/pytest
 
 clean:

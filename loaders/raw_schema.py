@@ -43,3 +43,108 @@ def ensure_raw_relations(con: duckdb.DuckDBPyConnection) -> None:
     for table_name in ENTITIES:
         if table_name not in existing:
             con.execute(f"create view raw.{quote_identifier(table_name)} as {empty_shape_select(table_name)}")
+
+
+def quote_literal(text: str) -> str:
+    """Quote any text as a SQL string literal (file names, sheet names, company codes are data too)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+FILES_SCHEMA = "raw_files"
+
+# One row per load attempt (file, or workbook sheet); rows_read = rows_landed + rows_rejected.
+LOADS_DDL = """
+create table if not exists raw._loads (
+    load_id varchar not null,
+    file varchar not null,
+    sheet varchar,
+    sha256 varchar,
+    entity varchar,
+    detected_by varchar,
+    file_type varchar,
+    encoding varchar,
+    delimiter varchar,
+    company varchar,
+    rows_read bigint,
+    rows_landed bigint,
+    rows_rejected bigint,
+    unknown_headers varchar[],
+    duplicate_headers varchar[],
+    -- every header as written in the file and the raw column it landed in (the lineage pack shows them)
+    headers struct(position integer, header varchar, logical_name varchar, how varchar)[],
+    status varchar not null,
+    error varchar,
+    started_at timestamp not null,
+    duration_s double,
+    file_table varchar
+)"""
+
+# Rows the loader could not take, for the files currently landed.
+REJECTS_DDL = """
+create table if not exists raw._rejects (
+    load_id varchar not null,
+    file varchar not null,
+    sheet varchar,
+    data_row bigint not null,
+    line bigint,
+    column_position integer,
+    column_name varchar,
+    reason varchar not null,
+    record varchar
+)"""
+
+# The landed files: one immutable table per file (or sheet) in raw_files; raw.<table> unions them.
+FILES_DDL = """
+create table if not exists raw._files (
+    file varchar not null,
+    sheet varchar,
+    sheet_index integer,
+    sha256 varchar not null,
+    file_size bigint not null,
+    entity varchar not null,
+    company varchar,
+    load_id varchar not null,
+    loaded_at timestamp not null,
+    file_table varchar not null,
+    row_numbers varchar not null  -- 'rowid': data row = rowid + 1; 'column': stored in _source_row
+)"""
+
+
+def ensure_landing_zone(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the schemas, the bookkeeping tables and the (possibly empty) raw.<table> views."""
+    con.execute("create schema if not exists raw")
+    con.execute(f"create schema if not exists {FILES_SCHEMA}")
+    for ddl in (LOADS_DDL, REJECTS_DDL, FILES_DDL):
+        con.execute(ddl)
+    ensure_raw_relations(con)
+
+
+def rebuild_entity_view(con: duckdb.DuckDBPyConnection, table_name: str) -> None:
+    """raw.<table> = the empty shape `union all by name` every landed file table of that entity.
+
+    Provenance that is constant per file is a literal in the view, not a stored column: landing a file
+    then writes only its own cells, which keeps `p2c load` close to a bare DuckDB CSV import."""
+    rows = con.execute(
+        "select file, sheet, sha256, company, load_id, loaded_at, file_table, row_numbers from raw._files "
+        "where entity = ? order by loaded_at, file, sheet_index",
+        [table_name],
+    ).fetchall()
+    parts = [empty_shape_select(table_name)]
+    for file, sheet, sha256, company, load_id, loaded_at, file_table, row_numbers in rows:
+        row_number = "rowid + 1" if row_numbers == "rowid" else "_source_row"
+        literals = [
+            f"cast({quote_literal(file)} as varchar) as _source_file",
+            f"cast({quote_literal(sheet) if sheet is not None else 'null'} as varchar) as _source_sheet",
+            f"cast({row_number} as bigint) as _source_row",
+            f"cast({quote_literal(sha256)} as varchar) as _source_sha256",
+            f"cast({quote_literal(company) if company is not None else 'null'} as varchar) as _company",
+            f"cast({quote_literal(load_id)} as varchar) as _load_id",
+            f"cast({quote_literal(loaded_at.isoformat(sep=' '))} as timestamp) as _loaded_at",
+        ]
+        star = "* exclude (_source_row)" if row_numbers == "column" else "*"
+        parts.append(
+            f"select {star}, {', '.join(literals)} from {FILES_SCHEMA}.{quote_identifier(file_table)}"
+        )
+    con.execute(
+        f"create or replace view raw.{quote_identifier(table_name)} as " + "\nunion all by name\n".join(parts)
+    )

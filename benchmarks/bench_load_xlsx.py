@@ -1,0 +1,145 @@
+"""Benchmark: `p2c load` of a 200k-row account workbook against fastexcel and pandas/openpyxl.
+
+    .venv/bin/python benchmarks/bench_load_xlsx.py [--rows 200000] [--pandas-rows 50000] [--repeat 3]
+
+Targets (issue 2): p2c load >= 8x faster than `pandas.read_excel(engine="openpyxl")` and <= 1.3x
+fastexcel's own read of the same workbook into Arrow. pandas/openpyxl needs minutes for 200k rows, so it
+reads a 50k-row workbook of the same shape once and its time is scaled linearly to 200k rows (pass
+--pandas-rows 200000 to time it on the full file instead). Files are generated once in benchmarks/work/."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+import xlsxwriter
+from bench_load_csv import WORK, machine, median_of, run_child  # shared child-process helpers
+
+HEADER = [
+    "(Do Not Modify) Account",
+    "(Do Not Modify) Row Checksum",
+    "(Do Not Modify) Modified On",
+    "Account Name",
+    "Account Number",
+    "Main Phone",
+    "Email",
+    "Address 1: City",
+    "Address 1: Country/Region",
+    "Credit Limit",
+    "Relationship Type",
+    "Status",
+]
+
+
+def generate(path: Path, rows: int) -> None:
+    """Like a Dynamics 365 Excel export: text cells, a date-time cell and a number cell per row."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = book.add_worksheet("Account")
+    stamp = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    money = book.add_format({"num_format": "#,##0.00"})
+    sheet.write_row(0, 0, HEADER)
+    cities = ["Malmö", "Göteborg", "Seattle", "Zürich", "Lyon", "Kraków"]
+    base = dt.datetime(2024, 1, 1, 10, 0)
+    for i in range(rows):
+        r = i + 1
+        sheet.write_string(r, 0, f"{i:08x}-5d1c-ee11-9cbd-000d3a2b{i % 65536:04x}")
+        sheet.write_string(r, 1, f"aGVsbG8{i}==")
+        sheet.write_datetime(r, 2, base + dt.timedelta(minutes=i), stamp)
+        sheet.write_string(r, 3, f"Fourth Coffee {i}, Inc.")
+        sheet.write_string(r, 4, f"ACC{i:07d}")
+        sheet.write_string(r, 5, f"+46 8 555 {i % 10000:04d}")
+        sheet.write_string(r, 6, f"info{i}@example.com")
+        sheet.write_string(r, 7, cities[i % 6])
+        sheet.write_string(r, 8, "Sweden")
+        sheet.write_number(r, 9, i % 997 * 1000.5, money)
+        sheet.write_string(r, 10, "Customer")
+        sheet.write_string(r, 11, "Active")
+    book.close()
+
+
+FASTEXCEL = """
+import time, fastexcel
+_t = time.perf_counter()
+table = fastexcel.read_excel({xlsx!r}).load_sheet(0).to_arrow()
+assert table.num_rows == {rows}
+_elapsed = time.perf_counter() - _t
+"""
+
+P2C = """
+import time
+from pathlib import Path
+from rich.console import Console
+from loaders.cli_report import run_load
+_t = time.perf_counter()
+assert run_load([Path({xlsx!r})], Path({db!r}), console=Console(quiet=True)) == 0
+_elapsed = time.perf_counter() - _t
+"""
+
+PANDAS = """
+import time, pandas
+_t = time.perf_counter()
+frame = pandas.read_excel({xlsx!r}, engine="openpyxl")
+assert len(frame) == {rows}
+_elapsed = time.perf_counter() - _t
+"""
+
+CHECK = """
+import time, duckdb
+_t = time.perf_counter()
+con = duckdb.connect({db!r}, read_only=True)
+rows, wrong = con.execute(
+    "select count(*), count(*) filter (where cast(substr(accountnumber, 4) as bigint) + 1 <> _source_row) "
+    "from raw.account"
+).fetchone()
+assert (rows, wrong) == ({rows}, 0), (rows, wrong)
+sample = con.execute("select modifiedon, creditlimit from raw.account where _source_row = 2").fetchone()
+assert sample == ("2024-01-01 10:01:00", "1000.5"), sample
+_elapsed = time.perf_counter() - _t
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--pandas-rows", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    xlsx = WORK / f"accounts-{args.rows}.xlsx"
+    small = WORK / f"accounts-{args.pandas_rows}.xlsx"
+    generate(xlsx, args.rows)
+    generate(small, args.pandas_rows)
+    db = WORK / "bench-xlsx-p2c.duckdb"
+    fastexcel_runs, p2c_runs = [], []
+    for attempt in range(args.repeat):
+        fastexcel_runs.append(run_child(FASTEXCEL.format(xlsx=str(xlsx), rows=args.rows)))
+        for stale in (db, Path(f"{db}.wal")):
+            stale.unlink(missing_ok=True)
+        p2c_runs.append(run_child(P2C.format(xlsx=str(xlsx), db=str(db))))
+        print(f"run {attempt + 1}: fastexcel {fastexcel_runs[-1]}, p2c {p2c_runs[-1]}")
+    pandas_run = run_child(PANDAS.format(xlsx=str(small), rows=args.pandas_rows))
+    print(f"pandas/openpyxl on {args.pandas_rows} rows: {pandas_run}")
+    run_child(CHECK.format(db=str(db), rows=args.rows))
+    fast, p2c = median_of(fastexcel_runs), median_of(p2c_runs)
+    pandas_scaled = pandas_run["seconds"] * args.rows / args.pandas_rows
+    print(f"\nmachine: {machine()}")
+    print(f"file: {xlsx.name}, {xlsx.stat().st_size / 1e6:.1f} MB, {args.rows} rows x {len(HEADER)} columns")
+    print("| reader | seconds | p2c load vs it | peak RSS MiB |")
+    print("|---|---|---|---|")
+    print(
+        f"| pandas.read_excel(engine='openpyxl'), {args.pandas_rows} rows x {args.rows / args.pandas_rows:g} "
+        f"| {pandas_scaled:.1f} | {pandas_scaled / p2c['seconds']:.1f}x faster "
+        f"| {pandas_run['peak_rss_mib']:.0f} |"
+    )
+    print(
+        f"| fastexcel load_sheet().to_arrow() (median of {args.repeat}) | {fast['seconds']:.2f} "
+        f"| {p2c['seconds'] / fast['seconds']:.2f}x its time | {fast['peak_rss_mib']:.0f} |"
+    )
+    print(f"| p2c load (median of {args.repeat}) | {p2c['seconds']:.2f} | | {p2c['peak_rss_mib']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

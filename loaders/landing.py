@@ -1,0 +1,445 @@
+"""Land one export file in DuckDB: one transaction per file, one immutable table per file (or sheet).
+
+Flow per file: hash it -> skip it when the same content is already landed (unchanged) -> detect type,
+encoding, delimiter, entity -> in one transaction drop the previous version of the same path (replaced),
+create the new file table(s), rebuild raw.<entity>, log raw._loads and raw._rejects -> commit.
+Any error rolls the whole file back; the failure itself is then logged in raw._loads."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import tempfile
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from loaders.csv_exact import ExactParse, Reject, full_encoding_guess, parse_exact, transcode_to_utf8
+from loaders.headers import ColumnPlan, EntityError, detect_entity, plan_columns
+from loaders.raw_schema import FILES_SCHEMA, quote_identifier, quote_literal, rebuild_entity_view
+from loaders.sniff import SAMPLE_BYTES, FileTypeError, detect_file_type, normalize_encoding, sniff_text
+from loaders.xlsx_reader import Sheet, read_workbook
+
+DUCKDB_ENCODINGS = {"utf-8", "utf-8-sig"}
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    company: str | None = None
+    entity: str | None = None
+    encoding: str | None = None
+    # Tests set this to prove that both CSV paths land the same rows.
+    force_exact_csv: bool = False
+
+
+@dataclass
+class LoadResult:
+    file: str
+    sheet: str | None = None
+    sha256: str | None = None
+    entity: str | None = None
+    detected_by: str | None = None
+    file_type: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    company: str | None = None
+    rows_read: int = 0
+    rows_landed: int = 0
+    rows_rejected: int = 0
+    unknown_headers: list[str] = field(default_factory=list)
+    duplicate_headers: list[str] = field(default_factory=list)
+    headers: list[dict[str, object]] = field(default_factory=list)
+    status: str = "failed"
+    error: str | None = None
+    duration_s: float = 0.0
+    file_table: str | None = None
+    rejects: list[Reject] = field(default_factory=list)
+    sheet_index: int | None = None
+    file_size: int | None = None
+    row_numbers: str = "rowid"  # 'column' when the exact parser stored _source_row
+
+
+class LoadError(ValueError):
+    """A file that cannot be landed; the message names the file (and sheet) and what is wrong."""
+
+
+# Below this size hashing first costs nothing worth a thread.
+HASH_IN_BACKGROUND_BYTES = 8 * 1024 * 1024
+# hashlib releases the GIL on large buffers, so a second thread really runs beside DuckDB.
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2c-sha256")
+
+
+def new_load_id() -> str:
+    """Sortable and unique: UTC time of the `p2c load` run plus a random suffix."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    load_id: str,
+    options: LoadOptions,
+    workbook: Future[list[Sheet]] | None = None,
+) -> list[LoadResult]:
+    """Land one file; return one result per landed sheet (one for a CSV), or a single failed/unchanged one.
+    `workbook` is the workbook already being parsed in a thread, if the caller started that."""
+    started = time.perf_counter()
+    started_at = datetime.now(UTC).replace(tzinfo=None)
+    file = str(path.resolve())
+    base = LoadResult(file=file, company=options.company)
+    hashing: Future[str] | None = None
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(SAMPLE_BYTES)
+        base.file_type = detect_file_type(path, head)
+        # Identical content has an identical size: when no landed file has this size, the file is certainly
+        # new, and its hash (needed only for provenance) is computed while DuckDB reads it. Otherwise the
+        # hash decides first whether there is anything to do.
+        if _size_already_landed(con, size) or size < HASH_IN_BACKGROUND_BYTES:
+            base.sha256 = file_sha256(path)
+            earlier = con.execute(
+                "select file, entity from raw._files where sha256 = ? and company is not distinct from ? "
+                "order by file = ? desc limit 1",
+                [base.sha256, options.company, file],
+            ).fetchone()
+        else:
+            hashing, earlier = _HASHER.submit(file_sha256, path), None
+        if earlier is not None:
+            base.status, base.entity = "unchanged", earlier[1]
+            base.error = None if earlier[0] == file else f"same content already landed from {earlier[0]}"
+            results = [base]
+        else:
+            results = _land_in_transaction(
+                con, path, head, base, load_id, (started, started_at), options, size, hashing, workbook
+            )
+    except FileNotFoundError:
+        base.status, base.error = "failed", "no such file"
+        results = [base]
+    except (
+        FileTypeError,
+        EntityError,
+        LoadError,
+        OSError,
+        duckdb.Error,
+        pa.ArrowException,
+        ValueError,
+    ) as error:
+        base.status, base.error = "failed", _message(error)
+        results = [base]
+    except Exception as error:  # a reader crash on one file must not stop the others
+        base.status, base.error = "failed", f"{type(error).__name__}: {_message(error)}"
+        results = [base]
+    if hashing is not None and base.sha256 is None:
+        with contextlib.suppress(OSError):  # the load already failed; the hash is only provenance
+            base.sha256 = hashing.result()
+    if results[0].status in ("unchanged", "failed"):
+        results[0].duration_s = time.perf_counter() - started
+        _log_loads(con, results, load_id, started_at)
+    return results
+
+
+def _size_already_landed(con: duckdb.DuckDBPyConnection, size: int) -> bool:
+    return con.execute("select count(*) from raw._files where file_size = ?", [size]).fetchone()[0] > 0
+
+
+def _message(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _land_in_transaction(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    head: bytes,
+    base: LoadResult,
+    load_id: str,
+    started: tuple[float, datetime],
+    options: LoadOptions,
+    size: int,
+    hashing: Future[str] | None,
+    workbook: Future[list[Sheet]] | None,
+) -> list[LoadResult]:
+    attempt = _CsvAttempt(exact=options.force_exact_csv)
+    started_at = started[1]
+    while True:
+        con.execute("begin transaction")
+        try:
+            previous = _drop_previous_version(con, base.file)
+            if base.file_type == "xlsx":
+                sheets = workbook.result() if workbook is not None else read_workbook(path)
+                results = _land_workbook(con, path, sheets, base, options)
+            else:
+                results = [_land_csv(con, path, head, base, options, attempt)]
+            for result in results:
+                if result.status == "landed" and previous:
+                    result.status = "replaced"
+            if hashing is not None:
+                base.sha256 = hashing.result()
+            for result in results:
+                result.sha256, result.file_size = base.sha256, size
+            _register(con, results, load_id, started_at)
+            for entity in sorted(previous | {r.entity for r in results if r.file_table and r.entity}):
+                rebuild_entity_view(con, entity)
+            for result in results:
+                result.duration_s = time.perf_counter() - started[0]
+            _log_loads(con, results, load_id, started_at)
+            con.execute("commit")
+            return results
+        except _RetryExact as retry:
+            con.execute("rollback")
+            attempt = _next_attempt(path, options, retry.encoding)
+        except BaseException:
+            con.execute("rollback")
+            raise
+
+
+class _RetryExact(Exception):
+    """DuckDB's CSV reader refused the file (a failed statement aborts the DuckDB transaction, so the whole
+    file is redone in a new one)."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(encoding)
+        self.encoding = encoding
+
+
+@dataclass(frozen=True)
+class _CsvAttempt:
+    exact: bool = False
+    encoding: str | None = None  # None: the sniffed (or --encoding) one
+
+
+def _next_attempt(path: Path, options: LoadOptions, failed_encoding: str) -> _CsvAttempt:
+    """After DuckDB refused a file: if the whole file shows another encoding than the first MiB did (a
+    cp1252 file whose first accented letter comes late), try the fast path again with it; otherwise use
+    the exact parser, which rejects the bad rows one by one."""
+    if options.encoding:
+        return _CsvAttempt(exact=True, encoding=normalize_encoding(options.encoding))
+    encoding = full_encoding_guess(path)
+    return _CsvAttempt(exact=encoding == failed_encoding, encoding=encoding)
+
+
+def _drop_previous_version(con: duckdb.DuckDBPyConnection, file: str) -> set[str]:
+    rows = con.execute("select file_table, entity from raw._files where file = ?", [file]).fetchall()
+    for file_table, _ in rows:
+        con.execute(f"drop table if exists {FILES_SCHEMA}.{quote_identifier(file_table)}")
+    con.execute("delete from raw._files where file = ?", [file])
+    con.execute("delete from raw._rejects where file = ?", [file])
+    return {entity for _, entity in rows}
+
+
+def _new_table_name(entity: str, sheet_index: int | None) -> str:
+    """Unique per landing (the content hash may still be computing): raw.<table> finds it via raw._files."""
+    sheet = "" if sheet_index is None else f"_s{sheet_index}"
+    return f"{entity}{sheet}_{uuid.uuid4().hex[:16]}"
+
+
+def _describe_plan(result: LoadResult, plan: ColumnPlan) -> None:
+    result.unknown_headers, result.duplicate_headers = list(plan.unknown), list(plan.duplicates)
+    result.headers = [
+        {"position": c.position, "header": c.header, "logical_name": c.name, "how": c.how}
+        for c in plan.columns
+    ]
+
+
+def _select_list(plan: ColumnPlan) -> str:
+    return ", ".join(f"c{i} as {quote_identifier(name)}" for i, name in enumerate(plan.names))
+
+
+def _land_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    head: bytes,
+    base: LoadResult,
+    options: LoadOptions,
+    attempt: _CsvAttempt,
+) -> LoadResult:
+    forced = attempt.encoding or (normalize_encoding(options.encoding) if options.encoding else None)
+    complete = path.stat().st_size <= len(head)
+    fmt = sniff_text(head, complete=complete, encoding=forced)
+    result = LoadResult(**{**base.__dict__, "encoding": fmt.encoding, "delimiter": fmt.delimiter})
+    result.entity, result.detected_by = detect_entity(fmt.header, path.name, options.entity)
+    plan = plan_columns(result.entity, fmt.header)
+    _describe_plan(result, plan)
+    table = _new_table_name(result.entity, None)
+    target = f"{FILES_SCHEMA}.{quote_identifier(table)}"
+    # DuckDB's read_csv(header = true) silently lands no rows at all when the header record itself spans
+    # lines (a quoted header with a line break, duckdb 2.0.1): such files go to the exact parser directly.
+    header_spans_lines = any("\n" in header or "\r" in header for header in fmt.header)
+    if not attempt.exact and not header_spans_lines:
+        try:
+            _land_csv_fast(con, path, fmt.encoding, fmt.delimiter, plan, target)
+        except (duckdb.Error, UnicodeDecodeError) as error:
+            if attempt.encoding is not None:  # the second fast attempt failed too
+                raise _RetryExact(attempt.encoding) from error
+            raise _RetryExact(fmt.encoding) from error
+        result.rows_read = result.rows_landed = con.execute(f"select count(*) from {target}").fetchone()[0]
+        result.file_table, result.status = table, "landed"
+        return result
+    # The exact parser: with the encoding judged on the whole file, unless the user named it.
+    encoding = forced or full_encoding_guess(path)
+    result.encoding = encoding
+    parse = ExactParse()
+    reader = pa.RecordBatchReader.from_batches(
+        _exact_schema(len(plan.names)), parse_exact(path, encoding, fmt.delimiter, plan.names, parse)
+    )
+    con.register("_p2c_incoming", reader)
+    try:
+        con.execute(f"create table {target} as select {_select_list(plan)}, _source_row from _p2c_incoming")
+    finally:
+        con.unregister("_p2c_incoming")
+    result.rows_read, result.rows_landed = parse.rows_read, parse.rows_landed
+    result.rejects = parse.rejects or []
+    result.rows_rejected = len(result.rejects)
+    result.file_table, result.status, result.row_numbers = table, "landed", "column"
+    return result
+
+
+def _exact_schema(width: int) -> pa.Schema:
+    return pa.schema([pa.field(f"c{i}", pa.string()) for i in range(width)] + [("_source_row", pa.int64())])
+
+
+def _land_csv_fast(
+    con: duckdb.DuckDBPyConnection, path: Path, encoding: str, delimiter: str, plan: ColumnPlan, target: str
+) -> None:
+    """One `create table as select from read_csv`: strict, no sniffing, every column VARCHAR. DuckDB keeps
+    insertion order, so rowid + 1 is the data row number (blank lines are skipped by both parsers)."""
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(plan.names))) + "}"
+    with tempfile.TemporaryDirectory(prefix="p2c-load-") as scratch:
+        source = path
+        if encoding not in DUCKDB_ENCODINGS:
+            source = Path(scratch) / "utf8.csv"
+            transcode_to_utf8(path, encoding, source)
+        select = _select_list(plan)
+        con.execute(
+            f"create table {target} as select {select} from read_csv({quote_literal(str(source))}, "
+            f"header = true, auto_detect = false, delim = {quote_literal(delimiter)}, quote = '\"', "
+            f"escape = '\"', strict_mode = true, columns = {columns})"
+        )
+
+
+def _land_workbook(
+    con: duckdb.DuckDBPyConnection, path: Path, sheets: list[Sheet], base: LoadResult, options: LoadOptions
+) -> list[LoadResult]:
+    results: list[LoadResult] = []
+    for sheet in sheets:
+        result = LoadResult(**{**base.__dict__, "sheet": sheet.name, "sheet_index": sheet.index})
+        if not sheet.visible or not sheet.header:
+            result.status = "skipped"
+            result.error = "hidden sheet" if not sheet.visible else "empty sheet"
+            results.append(result)
+            continue
+        try:
+            result.entity, result.detected_by = detect_entity(
+                sheet.header, f"{path.name} {sheet.name}", options.entity
+            )
+        except EntityError as error:
+            raise LoadError(f"sheet {sheet.name!r}: {error}") from error
+        plan = plan_columns(result.entity, sheet.header)
+        _describe_plan(result, plan)
+        table = _new_table_name(result.entity, sheet.index)
+        con.register("_p2c_incoming", sheet.data)
+        try:
+            con.execute(
+                f"create table {FILES_SCHEMA}.{quote_identifier(table)} as "
+                f"select {_select_list(plan)} from _p2c_incoming"
+            )
+        finally:
+            con.unregister("_p2c_incoming")
+        result.rows_read = result.rows_landed = sheet.data.num_rows
+        result.file_table, result.status = table, "landed"
+        results.append(result)
+    if not any(result.file_table for result in results):
+        raise LoadError("the workbook has no visible sheet with a header row")
+    return results
+
+
+def _register(
+    con: duckdb.DuckDBPyConnection, results: list[LoadResult], load_id: str, started_at: datetime
+) -> None:
+    for result in results:
+        if not result.file_table:
+            continue
+        con.execute(
+            "insert into raw._files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                result.file,
+                result.sheet,
+                result.sheet_index,
+                result.sha256,
+                result.file_size,
+                result.entity,
+                result.company,
+                load_id,
+                started_at,
+                result.file_table,
+                result.row_numbers,
+            ],
+        )
+        if result.rejects:
+            # Through Arrow rather than executemany: a broken file can reject a million rows.
+            rejects = pa.table(
+                {
+                    "load_id": pa.array([load_id] * len(result.rejects), pa.string()),
+                    "file": pa.array([result.file] * len(result.rejects), pa.string()),
+                    "sheet": pa.array([result.sheet] * len(result.rejects), pa.string()),
+                    "data_row": pa.array([r.data_row for r in result.rejects], pa.int64()),
+                    "line": pa.array([r.line for r in result.rejects], pa.int64()),
+                    "column_position": pa.array([r.column_position for r in result.rejects], pa.int32()),
+                    "column_name": pa.array([r.column_name for r in result.rejects], pa.string()),
+                    "reason": pa.array([r.reason for r in result.rejects], pa.string()),
+                    "record": pa.array([r.record for r in result.rejects], pa.string()),
+                }
+            )
+            con.register("_p2c_rejects", rejects)
+            try:
+                con.execute("insert into raw._rejects by name select * from _p2c_rejects")
+            finally:
+                con.unregister("_p2c_rejects")
+
+
+def _log_loads(
+    con: duckdb.DuckDBPyConnection, results: list[LoadResult], load_id: str, started_at: datetime
+) -> None:
+    con.executemany(
+        "insert into raw._loads values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                load_id,
+                r.file,
+                r.sheet,
+                r.sha256,
+                r.entity,
+                r.detected_by,
+                r.file_type,
+                r.encoding,
+                r.delimiter,
+                r.company,
+                r.rows_read,
+                r.rows_landed,
+                r.rows_rejected,
+                r.unknown_headers,
+                r.duplicate_headers,
+                r.headers,
+                r.status,
+                r.error,
+                started_at,
+                r.duration_s,
+                r.file_table,
+            ]
+            for r in results
+        ],
+    )

@@ -1,0 +1,54 @@
+"""Read .xlsx workbooks with fastexcel (calamine, Rust) straight into Arrow, every cell as text.
+
+Each sheet is read with header_row=None so the header row comes back as data: fastexcel would otherwise
+rename duplicate or empty headers itself, and the loader must see and report them. All columns are read as
+strings (dtypes="string"): fastexcel renders a number as its shortest decimal text at Excel's 15
+significant digits (1234.5, 0.3, 42), a date or date-time cell as ISO 8601 "YYYY-MM-DD HH:MM:SS", a
+boolean cell as true/false. docs/loading.md explains why that is the text kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import fastexcel
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Sheet:
+    index: int
+    name: str
+    visible: bool
+    header: list[str]
+    data: pa.Table  # columns c0..cN, as strings, the header row removed
+
+
+class WorkbookError(ValueError):
+    """A zip file that is not a readable .xlsx workbook."""
+
+
+def read_sheets(path: Path) -> Iterator[Sheet]:
+    try:
+        reader = fastexcel.read_excel(str(path))
+    except Exception as error:  # fastexcel raises its own exception types per failure
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WorkbookError(f"not a readable .xlsx workbook ({first_line})") from error
+    for index, name in enumerate(reader.sheet_names):
+        sheet = reader.load_sheet(index, header_row=None, dtypes="string")
+        visible = sheet.visible == "visible"
+        batch = sheet.to_arrow()
+        if batch.num_rows == 0:
+            yield Sheet(index, name, visible, [], pa.table({}))
+            continue
+        header = ["" if value is None else str(value) for value in batch.slice(0, 1).to_pylist()[0].values()]
+        table = pa.Table.from_batches([batch.slice(1)])
+        table = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
+        yield Sheet(index, name, visible, header, table)
+
+
+def read_workbook(path: Path) -> list[Sheet]:
+    """All sheets at once: the loader parses the next workbook in a thread while DuckDB lands the current
+    one (calamine releases the GIL while it parses)."""
+    return list(read_sheets(path))

@@ -1,0 +1,163 @@
+{#-
+    Every exported quote line with the values the quotedetail table gets and, for a line that cannot be
+    initialized, the reason it is rejected. A line belongs to one revision of its quote: lines of a
+    superseded revision are rejected as superseded; a line that names no revision belongs to its quote
+    only when the quote was exported with a single revision.
+-#}
+with
+
+lines as (
+    select * from {{ ref('stg_quotedetails') }}
+),
+
+quotes as (
+    select * from {{ ref('int_quotes_resolved') }}
+    where _has_key
+),
+
+products as (
+    select * from {{ ref('int_products_indexed') }}
+),
+
+quote_revisions as (
+    select
+        msdyn_company,
+        msdyn_quotenumber,
+        max(_source_revisionnumber) as latest_revision,
+        count(distinct _source_revisionnumber) as revision_count,
+        max(case when _reject_reason is null then _source_revisionnumber end) as initialized_revision
+    from quotes
+    group by msdyn_company, msdyn_quotenumber
+),
+
+companies_assigned as (
+    select
+        lines.*,
+        {{ resolved_company('lines') }} as resolved_company,
+        {{ company_reject_reason('lines') }} as company_reject_reason,
+        coalesce(lines.quoteid__revisionnumber, lines.msdynce_quoterevisionnumber) as exported_revision,
+        -- only a line without product number looks its product up by name (the key is costly to compute)
+        case
+            when lines.productid__productnumber is null then {{ name_key('lines.productid') }}
+        end as product_name_key
+    from lines
+),
+
+resolved as (
+    select
+        companies_assigned.quotedetailid as _source_record_id,
+        companies_assigned.resolved_company as msdyn_company,
+        companies_assigned.quoteid__quotenumber as parent_number,
+        companies_assigned.exported_revision,
+        quote_revisions.latest_revision,
+        quote_revisions.revision_count,
+        quote_revisions.initialized_revision,
+        case
+            when companies_assigned.exported_revision is not null then companies_assigned.exported_revision
+            when quote_revisions.revision_count = 1 then quote_revisions.latest_revision
+        end as _source_revisionnumber,
+        companies_assigned.sequencenumber,
+        companies_assigned.productid as product_name,
+        companies_assigned.productid__productnumber,
+        products.product_count,
+        coalesce(
+            companies_assigned.productid__productnumber,
+            case when products.product_count = 1 then products.productnumber end
+        ) as productid,
+        companies_assigned.uomid,
+        companies_assigned.quantity,
+        companies_assigned.priceperunit,
+        companies_assigned.company_reject_reason,
+        companies_assigned._source_file,
+        companies_assigned._source_sheet,
+        companies_assigned._source_row,
+        companies_assigned._loaded_at
+    from companies_assigned
+    left join quote_revisions
+        on
+            companies_assigned.resolved_company = quote_revisions.msdyn_company
+            and companies_assigned.quoteid__quotenumber = quote_revisions.msdyn_quotenumber
+    left join products
+        on
+            companies_assigned.resolved_company = products.msdyn_company
+            and companies_assigned.product_name_key = products.name_key
+),
+
+checked as (
+    select
+        *,
+        case
+            when company_reject_reason is not null then company_reject_reason
+            when parent_number is null then 'missing key: the quote id of the line is empty'
+            when sequencenumber is null then 'missing key: the sequence number is empty'
+            when latest_revision is null
+                then 'parent quote not exported: quote ' || parent_number || ' of company ' || msdyn_company
+            when _source_revisionnumber is null
+                then
+                    'ambiguous parent quote revision: quote ' || parent_number || ' has '
+                    || cast(revision_count as varchar) || ' revisions and the line names none'
+            when _source_revisionnumber < latest_revision
+                then
+                    'superseded: the line belongs to revision ' || cast(_source_revisionnumber as varchar)
+                    || ' of quote ' || parent_number || ', replaced by revision ' || cast(latest_revision as varchar)
+            when _source_revisionnumber > latest_revision
+                then
+                    'parent quote not exported: revision ' || cast(_source_revisionnumber as varchar)
+                    || ' of quote ' || parent_number || ' of company ' || msdyn_company
+            when initialized_revision is null
+                then
+                    'parent quote not initialized: quote ' || parent_number || ' of company ' || msdyn_company
+                    || ' is rejected'
+            when productid__productnumber is null and product_name is null
+                then 'missing product: the line has no product id or product name'
+            when productid is null and product_count > 1
+                then
+                    'ambiguous product: the name ' || product_name || ' is carried by '
+                    || cast(product_count as varchar) || ' products in company ' || msdyn_company
+            when productid is null
+                then 'unknown product: ' || product_name || ' is not in the product export of company ' || msdyn_company
+        end as base_reject_reason
+    from resolved
+),
+
+ranked as (
+    select
+        *,
+        -- the same line exported twice in one company: the last loaded row wins
+        case
+            when base_reject_reason is null
+                then row_number() over (
+                    partition by base_reject_reason is null, msdyn_company, parent_number, sequencenumber
+                    order by _loaded_at desc, _source_file desc, _source_sheet desc, _source_row desc
+                )
+        end as key_rank
+    from checked
+),
+
+final as (
+    select
+        _source_record_id,
+        msdyn_company,
+        parent_number as quoteid,
+        sequencenumber,
+        productid,
+        uomid,
+        quantity,
+        priceperunit,
+        -- the dual-write line maps write it: the exported price is kept instead of a price list price
+        true as ispriceoverridden,
+        _source_revisionnumber,
+        _source_file,
+        _source_sheet,
+        _source_row,
+        case
+            when base_reject_reason is not null then base_reject_reason
+            when key_rank > 1
+                then
+                    'duplicate: line ' || cast(sequencenumber as varchar) || ' of quote ' || parent_number
+                    || ' is exported again in company ' || msdyn_company || ' (a later loaded row is kept)'
+        end as _reject_reason
+    from ranked
+)
+
+select * from final

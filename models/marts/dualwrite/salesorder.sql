@@ -1,0 +1,35 @@
+{#-
+    The salesorder rows to initialize in Dataverse: the exported rows that passed every rule.
+    The other rows are in dualwrite_rejects with their reason.
+-#}
+with
+
+resolved_salesorders as (
+    select * from {{ ref('int_salesorders_resolved') }}
+),
+
+initialized as (
+    select
+        msdyn_company,
+        msdyn_salesordernumber,
+        name,
+        customerid_account,
+        customerid_contact,
+        msdyn_invoicecustomerid_account,
+        msdyn_invoicecustomerid_contact,
+        shipto_country,
+        msdyn_requestedreceiptdate,
+        requestdeliveryby,
+        msdyn_language,
+        msdyn_ordertype,
+        transactioncurrencyid,
+        pricelevelid,
+        _source_record_id,
+        _source_file,
+        _source_sheet,
+        _source_row
+    from resolved_salesorders
+    where _reject_reason is null
+)
+
+select * from initialized

@@ -1,0 +1,29 @@
+{#-
+    The salesorderdetail rows to initialize in Dataverse: the exported rows that passed every rule.
+    The other rows are in dualwrite_rejects with their reason.
+-#}
+with
+
+resolved_lines as (
+    select * from {{ ref('int_salesorderdetails_resolved') }}
+),
+
+initialized as (
+    select
+        msdyn_company,
+        salesorderid,
+        sequencenumber,
+        productid,
+        uomid,
+        quantity,
+        priceperunit,
+        ispriceoverridden,
+        _source_record_id,
+        _source_file,
+        _source_sheet,
+        _source_row
+    from resolved_lines
+    where _reject_reason is null
+)
+
+select * from initialized

@@ -1,0 +1,48 @@
+{#- One row per exported invoicedetail row: text trimmed (blank = null), localized choices, dates and decimals typed. -#}
+with
+
+source as (
+    select * from {{ source('raw', 'invoicedetail') }}
+),
+
+choice_labels as (
+    select * from {{ ref('stg_choice_labels') }}
+),
+
+renamed as (
+    select
+        ---------- ids
+        {{ clean_text('source.invoicedetailid') }} as invoicedetailid,
+        {{ clean_text('source.invoiceid__invoicenumber') }} as invoiceid__invoicenumber,
+        {{ clean_text('source.msdynce_invoicenumber') }} as msdynce_invoicenumber,
+        ---------- strings
+        {{ clean_text('source.invoiceid') }} as invoiceid,
+        {{ clean_text('source.productid') }} as productid,
+        {{ clean_text('source.productid__productnumber') }} as productid__productnumber,
+        {{ clean_text('source.uomid') }} as uomid,
+        upper({{ clean_text('source.msdyn_company') }}) as msdyn_company,
+        ---------- numerics
+        {{ parse_decimal('source.quantity') }} as quantity,
+        {{ parse_decimal('source.priceperunit') }} as priceperunit,
+        {{ parse_decimal('source.extendedamount') }} as extendedamount,
+        ---------- booleans
+        cast(msdynce_ismaintainedexternally_choice.option_value as boolean) as msdynce_ismaintainedexternally,
+        cast(msdynce_ismisctax_choice.option_value as boolean) as msdynce_ismisctax,
+        ---------- dates
+        {{ parse_date('source.msdynce_invoicedate') }} as msdynce_invoicedate,
+        ---------- export metadata and provenance
+        {{ clean_text('source.rowchecksum') }} as rowchecksum,
+        {{ clean_text('source.modifiedon') }} as modifiedon,
+        source._source_file,
+        source._source_sheet,
+        source._source_row,
+        source._source_sha256,
+        upper({{ clean_text('source._company') }}) as _company,
+        source._load_id,
+        source._loaded_at
+    from source
+    {{ choice_join('choice_labels', 'source', 'invoicedetail', 'msdynce_ismaintainedexternally') }}
+    {{ choice_join('choice_labels', 'source', 'invoicedetail', 'msdynce_ismisctax') }}
+)
+
+select * from renamed

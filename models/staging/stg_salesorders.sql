@@ -1,0 +1,69 @@
+{#- One row per exported salesorder row: text trimmed (blank = null), localized choices, dates and decimals typed. -#}
+with
+
+source as (
+    select * from {{ source('raw', 'salesorder') }}
+),
+
+choice_labels as (
+    select * from {{ ref('stg_choice_labels') }}
+),
+
+currency_codes as (
+    select * from {{ ref('currency_codes') }}
+),
+
+renamed as (
+    select
+        ---------- ids
+        {{ clean_text('source.salesorderid') }} as salesorderid,
+        {{ clean_text('source.ordernumber') }} as ordernumber,
+        ---------- strings
+        {{ clean_text('source.name') }} as name,
+        {{ clean_text('source.customerid') }} as customerid,
+        {{ clean_text('source._customerid_value') }} as _customerid_value,
+        upper({{ clean_text('source.msdyn_company') }}) as msdyn_company,
+        {{ clean_text('source.pricelevelid') }} as pricelevelid,
+        {{ clean_text('source.quoteid') }} as quoteid,
+        {{ clean_text('source.shipto_country') }} as shipto_country,
+        -- the export writes the currency record's name; an ISO code is kept as it is
+        case
+            when regexp_full_match(trim(source.transactioncurrencyid), '[A-Za-z]{3}')
+                then upper(trim(source.transactioncurrencyid))
+            else currency_codes.isocurrencycode
+        end as transactioncurrencyid,
+        ---------- numerics
+        {{ parse_decimal('source.totalamount') }} as totalamount,
+        {{ parse_decimal('source.msdynce_misctax') }} as msdynce_misctax,
+        {{ parse_decimal('source.msdynce_misctax_base') }} as msdynce_misctax_base,
+        ---------- choices (option values)
+        msdynce_processingstatus_choice.option_value as msdynce_processingstatus,
+        statecode_choice.option_value as statecode,
+        ---------- booleans
+        cast(msdynce_hasexternallymaintainedproductsonly_choice.option_value as boolean)
+            as msdynce_hasexternallymaintainedproductsonly,
+        cast(msdynce_ismaintainedexternally_choice.option_value as boolean) as msdynce_ismaintainedexternally,
+        ---------- dates
+        {{ parse_date('source.requestdeliveryby') }} as requestdeliveryby,
+        {{ parse_date('source.datefulfilled') }} as datefulfilled,
+        {{ parse_date('source.submitdate') }} as submitdate,
+        ---------- export metadata and provenance
+        {{ clean_text('source.rowchecksum') }} as rowchecksum,
+        {{ clean_text('source.modifiedon') }} as modifiedon,
+        source._source_file,
+        source._source_sheet,
+        source._source_row,
+        source._source_sha256,
+        upper({{ clean_text('source._company') }}) as _company,
+        source._load_id,
+        source._loaded_at
+    from source
+    {{ choice_join('choice_labels', 'source', 'salesorder', 'msdynce_hasexternallymaintainedproductsonly') }}
+    {{ choice_join('choice_labels', 'source', 'salesorder', 'msdynce_ismaintainedexternally') }}
+    {{ choice_join('choice_labels', 'source', 'salesorder', 'msdynce_processingstatus') }}
+    {{ choice_join('choice_labels', 'source', 'salesorder', 'statecode') }}
+    left join currency_codes
+        on lower(currency_codes.currency_name) = lower(trim(source.transactioncurrencyid))
+)
+
+select * from renamed

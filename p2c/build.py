@@ -1,0 +1,163 @@
+"""`p2c build`: run `dbt build` in-process with a live progress display, then summarize what it produced.
+
+Exit codes follow dbt's: 0 = everything built and every test passed (warnings allowed), 1 = a model, seed or
+test failed or errored, 2 = dbt could not run at all (bad arguments, broken project, locked DuckDB file)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from loaders.raw_schema import ensure_raw_relations
+from p2c.build_summary import BuildSummary, collect_summary, render_summary
+from p2c.dbt_runner import DbtOutcome, dbt_args, invoke_dbt, parse_vars, release_duckdb
+from p2c.settings import PROJECT_DIR
+
+EXIT_OK, EXIT_FAILED, EXIT_UNHANDLED = 0, 1, 2
+
+
+class BuildProgress:
+    """Receives dbt's structured events (from dbt's worker threads) and shows node n of N and what runs now.
+
+    On a terminal it is a rich progress bar; elsewhere (CI logs, CliRunner) one line per finished node."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._lock = threading.Lock()
+        self._running: dict[str, str] = {}  # unique_id -> short description, in start order
+        self._finished = 0
+        self._total: int | None = None
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def __enter__(self) -> BuildProgress:
+        if self._console.is_terminal:
+            self._progress = Progress(
+                TextColumn("[bold]dbt build"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=self._console,
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("parsing the project", total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, event: Any) -> None:
+        name = event.info.name
+        if name == "LogStartLine":
+            self._on_start_line(event.data)
+        elif name == "NodeStart":
+            self._on_node_start(event.data.node_info)
+        elif name == "NodeFinished":
+            self._on_node_finished(event.data.node_info)
+
+    def _on_start_line(self, data: Any) -> None:
+        with self._lock:
+            if data.total and self._total != data.total:
+                self._total = data.total
+                if self._progress is not None:
+                    self._progress.update(self._task, total=data.total)
+
+    def _on_node_start(self, node_info: Any) -> None:
+        with self._lock:
+            self._running[node_info.unique_id] = _short_name(node_info)
+            self._refresh()
+
+    def _on_node_finished(self, node_info: Any) -> None:
+        with self._lock:
+            self._running.pop(node_info.unique_id, None)
+            self._finished += 1
+            if self._progress is None:
+                total = self._total or "?"
+                status = node_info.node_status or "done"
+                self._console.print(
+                    f"[{self._finished:>4}/{total}] {status:<8} {_short_name(node_info)}",
+                    highlight=False,
+                    markup=False,
+                    soft_wrap=True,
+                )
+            self._refresh()
+
+    def _refresh(self) -> None:
+        if self._progress is None:
+            return
+        current = ", ".join(list(self._running.values())[-2:]) or ""
+        self._progress.update(self._task, completed=self._finished, description=current)
+
+
+def _short_name(node_info: Any) -> str:
+    resource_type = node_info.resource_type or ""
+    return f"{resource_type} {node_info.node_name}".strip()
+
+
+def run_build(
+    db_path: Path,
+    select: str | None = None,
+    dbt_vars: Sequence[str] = (),
+    *,
+    project_dir: Path = PROJECT_DIR,
+    console: Console | None = None,
+) -> int:
+    """Build the dbt project into `db_path` and print the summary; returns the process exit code."""
+    # Outside a terminal (CI logs, pipes) rich would wrap the tables at 80 columns: give them room.
+    console = console or Console(width=None if Console().is_terminal else 200)
+    err = Console(stderr=True)
+    try:
+        variables = parse_vars(dbt_vars)
+    except ValueError as error:
+        err.print(f"[red]error:[/red] {error}")
+        return EXIT_UNHANDLED
+
+    try:
+        prepare_database(db_path)
+    except duckdb.Error as error:
+        # Most often another process (a DuckDB UI, a running load) holds the single write lock.
+        err.print(f"[red]error:[/red] cannot open {db_path} for writing: {error}")
+        return EXIT_UNHANDLED
+
+    # dbt's own console log would interleave with ours: silence it, keep the debug log file (logs/dbt.log).
+    args = dbt_args("build", project_dir=project_dir, select=select, dbt_vars=variables)
+    args += ["--log-level", "none", "--log-level-file", "debug"]
+    try:
+        with BuildProgress(console) as progress:
+            outcome = invoke_dbt(args, db_path, callbacks=[progress])
+    finally:
+        release_duckdb()
+
+    if outcome.exception is not None and not outcome.nodes:
+        err.print(f"[red]dbt could not run:[/red] {outcome.exception}")
+        return EXIT_UNHANDLED
+
+    summary = collect_summary(outcome, db_path, project_dir)
+    if select and not outcome.nodes:
+        summary.notes.append(f"the selection {select!r} matched no node")
+    render_summary(summary, console)
+    return exit_code(outcome, summary)
+
+
+def prepare_database(db_path: Path) -> None:
+    """Create the file if needed and every raw.<table>: a build with nothing loaded still works."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(db_path)) as con:
+        ensure_raw_relations(con)
+
+
+def exit_code(outcome: DbtOutcome, summary: BuildSummary) -> int:
+    if outcome.exception is not None:
+        return EXIT_UNHANDLED
+    if not outcome.success or summary.failing:
+        return EXIT_FAILED
+    return EXIT_OK

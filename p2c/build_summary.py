@@ -1,0 +1,284 @@
+"""The closing summary of `p2c build`: node and test tallies, failing nodes, and what landed in `dualwrite`.
+
+Relations are found through dbt's manifest (target/manifest.json), so the summary follows the models' own
+schema and alias configuration instead of guessing table names."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from loaders.raw_schema import quote_identifier
+from p2c.dbt_runner import DbtOutcome, NodeOutcome
+
+# dualwrite: the re-initialized tables; archive: invoices, invoice lines, products (initial sync only)
+TARGET_SCHEMAS = ("dualwrite", "archive")
+REJECTS_MODEL = "dualwrite_rejects"
+# The first model name found wins; the last resort is any model whose name mentions reconciliation.
+RECONCILIATION_MODELS = ("dualwrite_reconciliation", "reconciliation")
+REASON_COLUMNS = ("reason", "reject_reason", "rejection_reason")
+# A short machine-readable reason, when the rejects model has one, groups better than free text.
+REASON_CODE_COLUMNS = ("reason_code", "reject_reason_code")
+MAX_CATEGORY_LENGTH = 40
+MAX_REASONS_PER_ENTITY = 6
+ENTITY_COLUMNS = ("entity", "table_name", "source_table", "entity_name")
+FAILING_STATUSES = frozenset({"error", "fail", "runtime error", "partial success"})
+# dbt's resource types, as the summary names them
+KIND_LABELS = {"model": "models", "seed": "seeds", "snapshot": "snapshots", "test": "data tests"}
+KIND_LABELS["unit_test"] = "unit tests"
+
+
+@dataclass(frozen=True)
+class ModelRelation:
+    name: str
+    schema: str
+    identifier: str
+    materialized: str
+
+    @property
+    def sql_name(self) -> str:
+        return f"{quote_identifier(self.schema)}.{quote_identifier(self.identifier)}"
+
+
+@dataclass(frozen=True)
+class RejectGroup:
+    entity: str
+    reason: str  # reason code, or the category of the free-text reason
+    rows: int
+    example: str  # one full reason text of the group
+
+
+@dataclass
+class BuildSummary:
+    tallies: dict[str, Counter[str]] = field(default_factory=dict)  # kind label -> status -> count
+    failing: list[NodeOutcome] = field(default_factory=list)
+    warned: list[NodeOutcome] = field(default_factory=list)
+    table_rows: list[tuple[str, int]] = field(default_factory=list)
+    rejects: list[RejectGroup] = field(default_factory=list)
+    reconciliation_columns: list[str] = field(default_factory=list)
+    reconciliation: list[tuple[Any, ...]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def manifest_models(project_dir: Path, target_dir: Path | None = None) -> dict[str, ModelRelation]:
+    """Model name -> relation, from the manifest the invocation just wrote (empty if there is none).
+
+    dbt writes it to target/ of the project, or where DBT_TARGET_PATH says."""
+    target_dir = target_dir or Path(os.environ.get("DBT_TARGET_PATH") or project_dir / "target")
+    if not target_dir.is_absolute():
+        target_dir = project_dir / target_dir
+    manifest_path = target_dir / "manifest.json"
+    if not manifest_path.exists():
+        return {}
+    nodes = json.loads(manifest_path.read_text(encoding="utf-8")).get("nodes", {})
+    models: dict[str, ModelRelation] = {}
+    for node in nodes.values():
+        if node.get("resource_type") != "model":
+            continue
+        materialized = node.get("config", {}).get("materialized", "")
+        if materialized == "ephemeral":
+            continue
+        models[node["name"]] = ModelRelation(
+            name=node["name"],
+            schema=node["schema"],
+            identifier=node.get("alias") or node["name"],
+            materialized=materialized,
+        )
+    return models
+
+
+def tally(outcome: DbtOutcome) -> dict[str, Counter[str]]:
+    tallies: dict[str, Counter[str]] = {}
+    for node in outcome.nodes:
+        label = KIND_LABELS.get(node.resource_type, node.resource_type)
+        tallies.setdefault(label, Counter())[node.status] += 1
+    return tallies
+
+
+def _existing_relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    rows = con.execute("select table_schema, table_name from information_schema.tables").fetchall()
+    return {(schema, name) for schema, name in rows}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: ModelRelation) -> list[str]:
+    return [row[0] for row in con.execute(f"describe {relation.sql_name}").fetchall()]
+
+
+def _pick_reconciliation(models: dict[str, ModelRelation]) -> ModelRelation | None:
+    for name in RECONCILIATION_MODELS:
+        if name in models:
+            return models[name]
+    candidates = sorted(name for name in models if "reconciliation" in name)
+    return models[candidates[0]] if candidates else None
+
+
+def collect_summary(outcome: DbtOutcome, db_path: Path, project_dir: Path) -> BuildSummary:
+    summary = BuildSummary(tallies=tally(outcome))
+    summary.failing = [n for n in outcome.nodes if n.status in FAILING_STATUSES]
+    summary.warned = [n for n in outcome.nodes if n.status == "warn"]
+    models = manifest_models(project_dir)
+    if not models:
+        summary.notes.append("no manifest: dbt did not parse the project")
+        return summary
+    try:
+        _read_results(summary, models, db_path)
+    except duckdb.Error as error:
+        # e.g. another process took the write lock right after the build: the tallies still stand
+        summary.notes.append(f"could not read the results from {db_path.name}: {error}")
+    return summary
+
+
+def _read_results(summary: BuildSummary, models: dict[str, ModelRelation], db_path: Path) -> None:
+    rejects = models.get(REJECTS_MODEL)
+    reconciliation = _pick_reconciliation(models)
+    special = {m.name for m in (rejects, reconciliation) if m is not None}
+    targets = sorted(
+        (m for m in models.values() if m.schema in TARGET_SCHEMAS and m.name not in special),
+        key=lambda m: (TARGET_SCHEMAS.index(m.schema), m.identifier),
+    )
+    # Read-only: the build is over, and a reader never blocks the next writer for long.
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        existing = _existing_relations(con)
+        for model in targets:
+            if (model.schema, model.identifier) in existing:
+                (count,) = con.execute(f"select count(*) from {model.sql_name}").fetchone() or (0,)
+                summary.table_rows.append((f"{model.schema}.{model.identifier}", int(count)))
+        if rejects is not None and (rejects.schema, rejects.identifier) in existing:
+            summary.rejects = _rejects_by_reason(con, rejects)
+        else:
+            summary.notes.append(f"model {REJECTS_MODEL} was not built: no rejects to show")
+        if reconciliation is not None and (reconciliation.schema, reconciliation.identifier) in existing:
+            cursor = con.execute(f"select * from {reconciliation.sql_name} order by 1")
+            summary.reconciliation_columns = [d[0] for d in cursor.description or []]
+            summary.reconciliation = [tuple(row) for row in cursor.fetchall()]
+        else:
+            summary.notes.append("no reconciliation model was built")
+
+
+def _rejects_by_reason(con: duckdb.DuckDBPyConnection, rejects: ModelRelation) -> list[RejectGroup]:
+    columns = _columns(con, rejects)
+    code = next((c for c in REASON_CODE_COLUMNS if c in columns), None)
+    reason = next((c for c in REASON_COLUMNS if c in columns), None)
+    if code is None and reason is None:
+        return [RejectGroup("?", f"(no reason column among {', '.join(REASON_COLUMNS)})", 0, "")]
+    entity = next((c for c in ENTITY_COLUMNS if c in columns), None)
+    entity_sql = f"cast({quote_identifier(entity)} as varchar)" if entity else "'-'"
+    code_sql = f"cast({quote_identifier(code)} as varchar)" if code else "cast(null as varchar)"
+    reason_sql = f"cast({quote_identifier(reason)} as varchar)" if reason else code_sql
+    rows = con.execute(
+        f"select {entity_sql} as entity, {code_sql} as code, {reason_sql} as reason, count(*) as n"
+        f" from {rejects.sql_name} group by all"
+    ).fetchall()
+    groups: dict[tuple[str, str], RejectGroup] = {}
+    for entity_value, code_value, reason_value, n in rows:
+        key = (str(entity_value), code_value or reason_category(reason_value or ""))
+        found = groups.get(key)
+        example = found.example if found else str(reason_value or "")
+        groups[key] = RejectGroup(key[0], key[1], (found.rows if found else 0) + int(n), example)
+    ordered = sorted(groups.values(), key=lambda g: (g.entity, -g.rows, g.reason))
+    return _cap_per_entity(ordered)
+
+
+def reason_category(reason: str) -> str:
+    """`superseded: revision 0 of quote Q1 ...` -> `superseded`: reasons name the record after a colon,
+    and one line per record would bury the summary. Without a short prefix the whole text is the reason."""
+    head, sep, _ = reason.partition(":")
+    return head.strip() if sep and 0 < len(head.strip()) <= MAX_CATEGORY_LENGTH else reason.strip()
+
+
+def _cap_per_entity(groups: list[RejectGroup]) -> list[RejectGroup]:
+    """At most MAX_REASONS_PER_ENTITY lines per entity; the rest is summed into one line."""
+    capped: list[RejectGroup] = []
+    rest: dict[str, list[RejectGroup]] = {}
+    for group in groups:
+        shown = sum(1 for g in capped if g.entity == group.entity)
+        if shown < MAX_REASONS_PER_ENTITY:
+            capped.append(group)
+        else:
+            rest.setdefault(group.entity, []).append(group)
+    for entity, others in rest.items():
+        label = f"({len(others)} other reasons)"
+        capped.append(RejectGroup(entity, label, sum(g.rows for g in others), others[0].example))
+    return sorted(capped, key=lambda g: (g.entity, g.reason.startswith("(")))
+
+
+def render_summary(summary: BuildSummary, console: Console) -> None:
+    if summary.table_rows:
+        table = Table(title="target tables", title_justify="left")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for name, rows in summary.table_rows:
+            table.add_row(name, f"{rows:,}")
+        console.print(table)
+    if summary.rejects:
+        table = Table(title="rejects by reason", title_justify="left")
+        table.add_column("entity")
+        table.add_column("reason")
+        table.add_column("rows", justify="right")
+        examples = ["" if g.example == g.reason else g.example for g in summary.rejects]
+        if any(examples):
+            table.add_column("example")
+        for group, example in zip(summary.rejects, examples, strict=True):
+            cells = [group.entity, group.reason, f"{group.rows:,}"]
+            table.add_row(*cells, *([example] if any(examples) else []))
+        console.print(table)
+    elif not any("rejects" in note for note in summary.notes):
+        console.print("rejects: none")
+    if summary.reconciliation:
+        table = Table(title="reconciliation", title_justify="left")
+        for index, column in enumerate(summary.reconciliation_columns):
+            numeric = all(isinstance(row[index], int | float) for row in summary.reconciliation)
+            table.add_column(column, justify="right" if numeric else "left")
+        for row in summary.reconciliation:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+    for note in summary.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    _render_tallies(summary, console)
+    for node in summary.warned:
+        console.print(
+            f"[yellow]WARN[/yellow] {node.resource_type} {node.name}: {_first_line(node.message)}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    for node in summary.failing:
+        console.print(
+            f"[red]{node.status.upper()}[/red] {node.resource_type} {node.name}",
+            soft_wrap=True,
+            highlight=False,
+        )
+        console.print(f"  {_trim(node.message)}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _render_tallies(summary: BuildSummary, console: Console) -> None:
+    parts = []
+    for label in ("seeds", "models", "snapshots", "unit tests", "data tests"):
+        counts = summary.tallies.get(label)
+        if counts:
+            detail = " ".join(f"{status}={n}" for status, n in sorted(counts.items()))
+            parts.append(f"{label}: {detail}")
+    verdict = "[red]FAILED[/red]" if summary.failing else "[green]OK[/green]"
+    console.print(
+        f"{verdict}  " + "; ".join(parts) if parts else f"{verdict}  nothing ran",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else ""
+
+
+def _trim(message: str, max_lines: int = 12) -> str:
+    lines = message.strip().splitlines()
+    if len(lines) > max_lines:
+        lines = [*lines[:max_lines], f"... ({len(lines) - max_lines} more lines in logs/dbt.log)"]
+    return "\n  ".join(lines)
