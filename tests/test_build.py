@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,10 @@ def test_successful_build_summary(fixture_project: Path, tmp_path: Path) -> None
     assert "contact 2 1 1" in lines
     # tallies: 4 models, the unit test, not_null + the singular test pass, the fixture uniqueness test warns
     assert "OK models: success=4; unit tests: pass=1; data tests: pass=2 warn=1" in lines
+    # outside a terminal, progress is one line per finished node: [n] status resource name
+    progress = [line for line in lines if re.match(r"^\[ ?\d+\] ", line)]
+    assert [line.split("] ", 1)[0] for line in progress] == [f"[ {n}" for n in range(1, 9)]
+    assert "success model dualwrite_rejects" in {line.split("] ", 1)[1] for line in progress}
     assert any(line.startswith("WARN test unique_combination_of_columns_fixture_account") for line in lines)
 
 
