@@ -198,7 +198,7 @@ def one_round(base: Path, workdir: Path, round_no: int) -> tuple[dict[str, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=int, default=2000, help="rows per entity and company (full: 500000)")
-    parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "work" / "build")
+    parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "generated" / "build")
     parser.add_argument("--reuse", action="store_true", help="reuse the base database of a previous run")
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the medians are reported")
     options = parser.parse_args()

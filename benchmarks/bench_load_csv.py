@@ -4,7 +4,7 @@
 
 Both sides run in fresh child processes, alternately, into a new database file each time; the figures are
 medians. Targets (issue 2): p2c load <= 1.3x DuckDB's `create table t as select * from read_csv(f,
-all_varchar=true)`, peak RSS < 1 GiB. The file is generated once under benchmarks/work/ (git-ignored)."""
+all_varchar=true)`, peak RSS < 1 GiB. The file is generated once under benchmarks/generated/ (git-ignored)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-WORK = Path(__file__).resolve().parent / "work"
+WORK = Path(__file__).resolve().parent / "generated"
 REPO = Path(__file__).resolve().parent.parent
 
 # Appended to every child script: it prints its own peak RSS (Linux ru_maxrss is in KiB), so the figure
