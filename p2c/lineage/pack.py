@@ -54,15 +54,27 @@ def generate_docs(db_path: Path, project_dir: Path, target: Path) -> None:
 def compiled_artifacts(
     db_path: Path, project_dir: Path, scratch: Path, target: Path | None = None
 ) -> Artifacts:
-    """Artifacts with compiled SQL: `target` when its manifest has it (after `dbt build`), else a fresh
-    `dbt compile` into scratch."""
-    if target is not None and (target / "manifest.json").is_file():
+    """Artifacts with compiled SQL: `target` when its manifest has it (after `dbt build`) and no project file
+    changed since, else a fresh `dbt compile` into scratch: lineage from stale SQL would vouch for code that
+    is no longer there."""
+    if target is not None and _is_current(target / "manifest.json", project_dir):
         artifacts = load_artifacts(target)
         models = [n for n in artifacts.manifest["nodes"].values() if n.get("resource_type") == "model"]
         if models and all(n.get("compiled_code") for n in models):
             return artifacts
     run_dbt_into(["compile"], db_path, project_dir, scratch)
     return load_artifacts(scratch)
+
+
+def _is_current(manifest: Path, project_dir: Path) -> bool:
+    """True when the manifest is newer than every file dbt reads to compile the project (SQL, YAML, seeds)."""
+    if not manifest.is_file():
+        return False
+    written = manifest.stat().st_mtime
+    sources = [project_dir / "dbt_project.yml"]
+    for folder in ("models", "macros", "seeds"):
+        sources.extend(path for path in (project_dir / folder).rglob("*") if path.is_file())
+    return all(path.stat().st_mtime <= written for path in sources if path.exists())
 
 
 def _with_build_results(artifacts: Artifacts, build_target: Path) -> Artifacts:
