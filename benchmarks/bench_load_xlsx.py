@@ -5,7 +5,8 @@
 Targets (issue 2): p2c load >= 8x faster than `pandas.read_excel(engine="openpyxl")` and <= 1.3x
 fastexcel's own read of the same workbook into Arrow. pandas/openpyxl needs minutes for 200k rows, so it
 reads a 50k-row workbook of the same shape once and its time is scaled linearly to 200k rows (pass
---pandas-rows 200000 to time it on the full file instead). Files are generated once in benchmarks/generated/."""
+--pandas-rows 200000 to time it on the full file instead).
+Files are generated once in benchmarks/generated/."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import duckdb
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from loaders.raw_schema import ensure_raw_relations
+from loaders.raw_schema import ensure_landing_zone
 from p2c.build_summary import BuildSummary, collect_summary, render_summary
 from p2c.dbt_runner import DbtOutcome, dbt_args, invoke_dbt, parse_vars, release_duckdb
 from p2c.settings import PROJECT_DIR
@@ -152,10 +152,11 @@ def run_build(
 
 
 def prepare_database(db_path: Path) -> None:
-    """Create the file if needed and every raw.<table>: a build with nothing loaded still works."""
+    """Create the file if needed, every raw.<table> and the loader's bookkeeping tables (raw._files, _loads,
+    _rejects, which the reconciliation reads): a build with nothing loaded still works."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(db_path)) as con:
-        ensure_raw_relations(con)
+        ensure_landing_zone(con)
 
 
 def exit_code(outcome: DbtOutcome, summary: BuildSummary) -> int:

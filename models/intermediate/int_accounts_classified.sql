@@ -49,7 +49,14 @@ classified as (
         accounts._source_sheet,
         accounts._source_row,
         accounts._loaded_at,
-        {{ company_reject_reason('accounts') }} as company_reject_reason
+        {{ company_reject_reason('accounts') }} as company_reject_reason,
+        -- a value the rules need that was exported but cannot be read is not replaced by null or a default;
+        -- the relationship type is needed only with prospect integration (without it every account is a Customer)
+        {{ unreadable_reason(
+            ([('customertypecode', 'a known label')] if prospects_on == 'true' else [])
+            + [('creditlimit', 'a number'), ('transactioncurrencyid', 'a known currency')],
+            'accounts._unreadable_columns'
+        ) }} as unreadable_reject_reason
     from accounts
     left join party_number_overrides
         on
@@ -84,6 +91,7 @@ checked as (
             -- with prospect integration an unreadable relationship type could hide a prospect
             when {{ prospects_on }} and customertypecode_label is not null and exported_customertypecode is null
                 then 'unrecognized relationship type: ' || customertypecode_label
+            when unreadable_reject_reason is not null then unreadable_reject_reason
             when msdyn_partynumber is null
                 then
                     'party number unknown: account number ' || accountnumber

@@ -43,6 +43,13 @@ companies_assigned as (
         contacts.*,
         {{ resolved_company('contacts') }} as resolved_company,
         {{ company_reject_reason('contacts') }} as company_reject_reason,
+        -- a value the rules need that was exported but cannot be read is not replaced by null or a default;
+        -- Is Prospect is needed only with prospect integration (without it no contact is a prospect)
+        {{ unreadable_reason(
+            [('msdynce_isactivecustomer', 'a known label')]
+            + ([('msdyn_isprospect', 'a known label')] if prospects_on == 'true' else []),
+            'contacts._unreadable_columns'
+        ) }} as unreadable_reject_reason,
         {{ name_key('contacts.parentcustomerid') }} as parent_name_key
     from contacts
 ),
@@ -75,6 +82,7 @@ classified as (
             as company_customer_group,
         party_number_overrides.party_number as override_party_number,
         companies_assigned.company_reject_reason,
+        companies_assigned.unreadable_reject_reason,
         companies_assigned._source_file,
         companies_assigned._source_sheet,
         companies_assigned._source_row,
@@ -133,6 +141,7 @@ checked as (
                 then 'unrecognized Is Active Customer value: ' || msdynce_isactivecustomer_label
             when {{ prospects_on }} and msdyn_isprospect_label is not null and exported_isprospect is null
                 then 'unrecognized Is Prospect value: ' || msdyn_isprospect_label
+            when unreadable_reject_reason is not null then unreadable_reject_reason
             when msdynce_isactivecustomer and msdyn_isprospect
                 then 'contradiction: the contact is both an active customer and a prospect'
             when parentcustomerid__accountnumber is not null and parent_by_number is null

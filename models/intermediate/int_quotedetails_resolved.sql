@@ -35,6 +35,14 @@ companies_assigned as (
         lines.*,
         {{ resolved_company('lines') }} as resolved_company,
         {{ company_reject_reason('lines') }} as company_reject_reason,
+        -- a value the rules need that was exported but cannot be read is not replaced by null or a default
+        {{ unreadable_reason([
+            ('quoteid__revisionnumber', 'a whole number'),
+            ('msdynce_quoterevisionnumber', 'a whole number'),
+            ('sequencenumber', 'a whole number'),
+            ('quantity', 'a number'),
+            ('priceperunit', 'a number'),
+        ], 'lines._unreadable_columns') }} as unreadable_reject_reason,
         coalesce(lines.quoteid__revisionnumber, lines.msdynce_quoterevisionnumber) as exported_revision,
         -- only a line without product number looks its product up by name (the key is costly to compute)
         case
@@ -68,6 +76,7 @@ resolved as (
         companies_assigned.quantity,
         companies_assigned.priceperunit,
         companies_assigned.company_reject_reason,
+        companies_assigned.unreadable_reject_reason,
         companies_assigned._source_file,
         companies_assigned._source_sheet,
         companies_assigned._source_row,
@@ -89,6 +98,8 @@ checked as (
         case
             when company_reject_reason is not null then company_reject_reason
             when parent_number is null then 'missing key: the quote id of the line is empty'
+            -- before the sequence number check: an unreadable sequence number is not an empty one
+            when unreadable_reject_reason is not null then unreadable_reject_reason
             when sequencenumber is null then 'missing key: the sequence number is empty'
             when latest_revision is null
                 then 'parent quote not exported: quote ' || parent_number || ' of company ' || msdyn_company

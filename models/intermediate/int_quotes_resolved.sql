@@ -23,6 +23,12 @@ companies_assigned as (
         quotes.*,
         {{ resolved_company('quotes') }} as resolved_company,
         {{ company_reject_reason('quotes') }} as company_reject_reason,
+        -- a value the rules need that was exported but cannot be read is not replaced by null or a default
+        {{ unreadable_reason([
+            ('revisionnumber', 'a whole number'),
+            ('requestdeliveryby', 'a date'),
+            ('transactioncurrencyid', 'a known currency'),
+        ], 'quotes._unreadable_columns') }} as unreadable_reject_reason,
         coalesce(quotes.revisionnumber, 0) as revision
     from quotes
 ),
@@ -44,6 +50,7 @@ resolved as (
         companies_assigned.transactioncurrencyid,
         companies_assigned.pricelevelid,
         companies_assigned.company_reject_reason,
+        companies_assigned.unreadable_reject_reason,
         companies_assigned._source_file,
         companies_assigned._source_sheet,
         companies_assigned._source_row,
@@ -80,6 +87,7 @@ checked as (
         *,
         case
             when key_reject_reason is not null then key_reject_reason
+            when unreadable_reject_reason is not null then unreadable_reject_reason
             when _source_revisionnumber < latest_revision
                 then
                     'superseded: revision ' || cast(_source_revisionnumber as varchar) || ' of quote '

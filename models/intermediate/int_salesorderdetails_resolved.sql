@@ -24,6 +24,12 @@ companies_assigned as (
         lines.*,
         {{ resolved_company('lines') }} as resolved_company,
         {{ company_reject_reason('lines') }} as company_reject_reason,
+        -- a value the rules need that was exported but cannot be read is not replaced by null or a default
+        {{ unreadable_reason([
+            ('sequencenumber', 'a whole number'),
+            ('quantity', 'a number'),
+            ('priceperunit', 'a number'),
+        ], 'lines._unreadable_columns') }} as unreadable_reject_reason,
         -- the order id of the related order, else the P2C order number column
         coalesce(lines.salesorderid__ordernumber, lines.msdynce_ordernumber) as parent_number,
         -- only a line without product number looks its product up by name (the key is costly to compute)
@@ -51,6 +57,7 @@ resolved as (
         companies_assigned.quantity,
         companies_assigned.priceperunit,
         companies_assigned.company_reject_reason,
+        companies_assigned.unreadable_reject_reason,
         companies_assigned._source_file,
         companies_assigned._source_sheet,
         companies_assigned._source_row,
@@ -72,6 +79,8 @@ checked as (
         case
             when company_reject_reason is not null then company_reject_reason
             when parent_number is null then 'missing key: the order id of the line is empty'
+            -- before the sequence number check: an unreadable sequence number is not an empty one
+            when unreadable_reject_reason is not null then unreadable_reject_reason
             when sequencenumber is null then 'missing key: the sequence number is empty'
             when initialized_order_number is null
                 then

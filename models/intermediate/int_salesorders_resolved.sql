@@ -21,7 +21,14 @@ companies_assigned as (
     select
         salesorders.*,
         {{ resolved_company('salesorders') }} as resolved_company,
-        {{ company_reject_reason('salesorders') }} as company_reject_reason
+        {{ company_reject_reason('salesorders') }} as company_reject_reason,
+        -- an unreadable date is not replaced by the next date of the fallback: the order is rejected
+        {{ unreadable_reason([
+            ('requestdeliveryby', 'a date'),
+            ('datefulfilled', 'a date'),
+            ('submitdate', 'a date'),
+            ('transactioncurrencyid', 'a known currency'),
+        ], 'salesorders._unreadable_columns') }} as unreadable_reject_reason
     from salesorders
 ),
 
@@ -45,6 +52,7 @@ resolved as (
         companies_assigned.transactioncurrencyid,
         companies_assigned.pricelevelid,
         companies_assigned.company_reject_reason,
+        companies_assigned.unreadable_reject_reason,
         companies_assigned._source_file,
         companies_assigned._source_sheet,
         companies_assigned._source_row,
@@ -63,6 +71,7 @@ checked as (
             when msdyn_salesordernumber is null then 'missing key: the order id is empty'
             when length(msdyn_salesordernumber) > 20
                 then 'order id longer than 20 characters: ' || msdyn_salesordernumber
+            when unreadable_reject_reason is not null then unreadable_reject_reason
             when customer_reject_reason is not null then customer_reject_reason
             when msdyn_language is null
                 then 'unknown language: var default_language is not in seed language_option_values'

@@ -29,17 +29,20 @@ renamed as (
         {{ clean_text('source.address1_country') }} as address1_country,
         {{ clean_text('source.primarycontactid') }} as primarycontactid,
         -- the export writes the currency record's name; an ISO code is kept as it is
-        case
-            when regexp_full_match(trim(source.transactioncurrencyid), '[A-Za-z]{3}')
-                then upper(trim(source.transactioncurrencyid))
-            else currency_codes.isocurrencycode
-        end as transactioncurrencyid,
+        {{ iso_currency_code('source.transactioncurrencyid') }} as transactioncurrencyid,
         {{ clean_text('source.customertypecode') }} as customertypecode_label,
         ---------- numerics
         {{ parse_decimal('source.creditlimit') }} as creditlimit,
         ---------- choices (option values)
         customertypecode_choice.option_value as customertypecode,
         statecode_choice.option_value as statecode,
+        ---------- typed columns whose exported text cannot be read (null when all were read)
+        {{ unreadable_columns('source', [
+            ('transactioncurrencyid', iso_currency_code('source.transactioncurrencyid')),
+            ('creditlimit', parse_decimal('source.creditlimit')),
+            ('customertypecode', none),
+            ('statecode', none),
+        ]) }} as _unreadable_columns,
         ---------- export metadata and provenance
         {{ clean_text('source.rowchecksum') }} as rowchecksum,
         {{ clean_text('source.modifiedon') }} as modifiedon,

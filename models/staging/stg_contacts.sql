@@ -31,6 +31,13 @@ renamed as (
         cast(msdynce_isactivecustomer_choice.option_value as boolean) as msdynce_isactivecustomer,
         cast(msdyn_isprospect_choice.option_value as boolean) as msdyn_isprospect,
         cast(msdynce_iscompanyanaccount_choice.option_value as boolean) as msdynce_iscompanyanaccount,
+        ---------- typed columns whose exported text cannot be read (null when all were read)
+        {{ unreadable_columns('source', [
+            ('statecode', none),
+            ('msdynce_isactivecustomer', none),
+            ('msdyn_isprospect', none),
+            ('msdynce_iscompanyanaccount', none),
+        ]) }} as _unreadable_columns,
         ---------- export metadata and provenance
         {{ clean_text('source.rowchecksum') }} as rowchecksum,
         {{ clean_text('source.modifiedon') }} as modifiedon,

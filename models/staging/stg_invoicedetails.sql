@@ -30,6 +30,15 @@ renamed as (
         cast(msdynce_ismisctax_choice.option_value as boolean) as msdynce_ismisctax,
         ---------- dates
         {{ parse_date('source.msdynce_invoicedate') }} as msdynce_invoicedate,
+        ---------- typed columns whose exported text cannot be read (null when all were read)
+        {{ unreadable_columns('source', [
+            ('quantity', parse_decimal('source.quantity')),
+            ('priceperunit', parse_decimal('source.priceperunit')),
+            ('extendedamount', parse_decimal('source.extendedamount')),
+            ('msdynce_ismaintainedexternally', none),
+            ('msdynce_ismisctax', none),
+            ('msdynce_invoicedate', parse_date('source.msdynce_invoicedate')),
+        ]) }} as _unreadable_columns,
         ---------- export metadata and provenance
         {{ clean_text('source.rowchecksum') }} as rowchecksum,
         {{ clean_text('source.modifiedon') }} as modifiedon,

@@ -26,11 +26,7 @@ renamed as (
         {{ clean_text('source.salesorderid') }} as salesorderid,
         {{ clean_text('source.salesorderid__ordernumber') }} as salesorderid__ordernumber,
         -- the export writes the currency record's name; an ISO code is kept as it is
-        case
-            when regexp_full_match(trim(source.transactioncurrencyid), '[A-Za-z]{3}')
-                then upper(trim(source.transactioncurrencyid))
-            else currency_codes.isocurrencycode
-        end as transactioncurrencyid,
+        {{ iso_currency_code('source.transactioncurrencyid') }} as transactioncurrencyid,
         ---------- numerics
         {{ parse_decimal('source.totalamount') }} as totalamount,
         {{ parse_decimal('source.msdynce_misctax') }} as msdynce_misctax,
@@ -43,6 +39,17 @@ renamed as (
         cast(msdynce_ismaintainedexternally_choice.option_value as boolean) as msdynce_ismaintainedexternally,
         ---------- dates
         {{ parse_date('source.msdynce_invoicedate') }} as msdynce_invoicedate,
+        ---------- typed columns whose exported text cannot be read (null when all were read)
+        {{ unreadable_columns('source', [
+            ('transactioncurrencyid', iso_currency_code('source.transactioncurrencyid')),
+            ('totalamount', parse_decimal('source.totalamount')),
+            ('msdynce_misctax', parse_decimal('source.msdynce_misctax')),
+            ('msdynce_misctax_base', parse_decimal('source.msdynce_misctax_base')),
+            ('statecode', none),
+            ('msdynce_hasexternallymaintainedproductsonly', none),
+            ('msdynce_ismaintainedexternally', none),
+            ('msdynce_invoicedate', parse_date('source.msdynce_invoicedate')),
+        ]) }} as _unreadable_columns,
         ---------- export metadata and provenance
         {{ clean_text('source.rowchecksum') }} as rowchecksum,
         {{ clean_text('source.modifiedon') }} as modifiedon,

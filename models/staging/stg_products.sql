@@ -25,6 +25,13 @@ renamed as (
         statecode_choice.option_value as statecode,
         ---------- booleans
         cast(msdynce_ismaintainedexternally_choice.option_value as boolean) as msdynce_ismaintainedexternally,
+        ---------- typed columns whose exported text cannot be read (null when all were read)
+        {{ unreadable_columns('source', [
+            ('price', parse_decimal('source.price')),
+            ('producttypecode', none),
+            ('statecode', none),
+            ('msdynce_ismaintainedexternally', none),
+        ]) }} as _unreadable_columns,
         ---------- export metadata and provenance
         {{ clean_text('source.rowchecksum') }} as rowchecksum,
         {{ clean_text('source.modifiedon') }} as modifiedon,

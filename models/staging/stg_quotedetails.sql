@@ -31,6 +31,17 @@ renamed as (
         cast(msdynce_ismaintainedexternally_choice.option_value as boolean) as msdynce_ismaintainedexternally,
         cast(msdynce_quotehasexternalmaintainedproductsonly_choice.option_value as boolean)
             as msdynce_quotehasexternalmaintainedproductsonly,
+        ---------- typed columns whose exported text cannot be read (null when all were read)
+        {{ unreadable_columns('source', [
+            ('quoteid__revisionnumber', parse_integer('source.quoteid__revisionnumber')),
+            ('msdynce_quoterevisionnumber', parse_integer('source.msdynce_quoterevisionnumber')),
+            ('sequencenumber', parse_integer('source.sequencenumber')),
+            ('quantity', parse_decimal('source.quantity')),
+            ('priceperunit', parse_decimal('source.priceperunit')),
+            ('extendedamount', parse_decimal('source.extendedamount')),
+            ('msdynce_ismaintainedexternally', none),
+            ('msdynce_quotehasexternalmaintainedproductsonly', none),
+        ]) }} as _unreadable_columns,
         ---------- export metadata and provenance
         {{ clean_text('source.rowchecksum') }} as rowchecksum,
         {{ clean_text('source.modifiedon') }} as modifiedon,

@@ -28,11 +28,7 @@ renamed as (
         {{ clean_text('source.shipto_country') }} as shipto_country,
         {{ clean_text('source.statuscode') }} as statuscode,
         -- the export writes the currency record's name; an ISO code is kept as it is
-        case
-            when regexp_full_match(trim(source.transactioncurrencyid), '[A-Za-z]{3}')
-                then upper(trim(source.transactioncurrencyid))
-            else currency_codes.isocurrencycode
-        end as transactioncurrencyid,
+        {{ iso_currency_code('source.transactioncurrencyid') }} as transactioncurrencyid,
         ---------- numerics
         {{ parse_decimal('source.totalamount') }} as totalamount,
         ---------- choices (option values)
@@ -45,6 +41,18 @@ renamed as (
         {{ parse_date('source.requestdeliveryby') }} as requestdeliveryby,
         {{ parse_date('source.effectivefrom') }} as effectivefrom,
         {{ parse_date('source.closedon') }} as closedon,
+        ---------- typed columns whose exported text cannot be read (null when all were read)
+        {{ unreadable_columns('source', [
+            ('revisionnumber', parse_integer('source.revisionnumber')),
+            ('transactioncurrencyid', iso_currency_code('source.transactioncurrencyid')),
+            ('totalamount', parse_decimal('source.totalamount')),
+            ('statecode', none),
+            ('msdynce_hasexternallymaintainedproductsonly', none),
+            ('msdynce_ismaintainedexternally', none),
+            ('requestdeliveryby', parse_date('source.requestdeliveryby')),
+            ('effectivefrom', parse_date('source.effectivefrom')),
+            ('closedon', parse_date('source.closedon')),
+        ]) }} as _unreadable_columns,
         ---------- export metadata and provenance
         {{ clean_text('source.rowchecksum') }} as rowchecksum,
         {{ clean_text('source.modifiedon') }} as modifiedon,

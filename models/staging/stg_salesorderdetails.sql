@@ -32,6 +32,17 @@ renamed as (
         cast(msdynce_orderhasexternalmaintainedproductsonly_choice.option_value as boolean)
             as msdynce_orderhasexternalmaintainedproductsonly,
         cast(msdynce_orderissubmitted_choice.option_value as boolean) as msdynce_orderissubmitted,
+        ---------- typed columns whose exported text cannot be read (null when all were read)
+        {{ unreadable_columns('source', [
+            ('sequencenumber', parse_integer('source.sequencenumber')),
+            ('quantity', parse_decimal('source.quantity')),
+            ('priceperunit', parse_decimal('source.priceperunit')),
+            ('extendedamount', parse_decimal('source.extendedamount')),
+            ('msdynce_ismaintainedexternally', none),
+            ('msdynce_ismisctax', none),
+            ('msdynce_orderhasexternalmaintainedproductsonly', none),
+            ('msdynce_orderissubmitted', none),
+        ]) }} as _unreadable_columns,
         ---------- export metadata and provenance
         {{ clean_text('source.rowchecksum') }} as rowchecksum,
         {{ clean_text('source.modifiedon') }} as modifiedon,

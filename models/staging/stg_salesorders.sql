@@ -27,11 +27,7 @@ renamed as (
         {{ clean_text('source.quoteid') }} as quoteid,
         {{ clean_text('source.shipto_country') }} as shipto_country,
         -- the export writes the currency record's name; an ISO code is kept as it is
-        case
-            when regexp_full_match(trim(source.transactioncurrencyid), '[A-Za-z]{3}')
-                then upper(trim(source.transactioncurrencyid))
-            else currency_codes.isocurrencycode
-        end as transactioncurrencyid,
+        {{ iso_currency_code('source.transactioncurrencyid') }} as transactioncurrencyid,
         ---------- numerics
         {{ parse_decimal('source.totalamount') }} as totalamount,
         {{ parse_decimal('source.msdynce_misctax') }} as msdynce_misctax,
@@ -47,6 +43,20 @@ renamed as (
         {{ parse_date('source.requestdeliveryby') }} as requestdeliveryby,
         {{ parse_date('source.datefulfilled') }} as datefulfilled,
         {{ parse_date('source.submitdate') }} as submitdate,
+        ---------- typed columns whose exported text cannot be read (null when all were read)
+        {{ unreadable_columns('source', [
+            ('transactioncurrencyid', iso_currency_code('source.transactioncurrencyid')),
+            ('totalamount', parse_decimal('source.totalamount')),
+            ('msdynce_misctax', parse_decimal('source.msdynce_misctax')),
+            ('msdynce_misctax_base', parse_decimal('source.msdynce_misctax_base')),
+            ('msdynce_processingstatus', none),
+            ('statecode', none),
+            ('msdynce_hasexternallymaintainedproductsonly', none),
+            ('msdynce_ismaintainedexternally', none),
+            ('requestdeliveryby', parse_date('source.requestdeliveryby')),
+            ('datefulfilled', parse_date('source.datefulfilled')),
+            ('submitdate', parse_date('source.submitdate')),
+        ]) }} as _unreadable_columns,
         ---------- export metadata and provenance
         {{ clean_text('source.rowchecksum') }} as rowchecksum,
         {{ clean_text('source.modifiedon') }} as modifiedon,

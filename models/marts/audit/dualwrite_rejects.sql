@@ -1,6 +1,7 @@
 {#-
     Every exported row that is not initialized, with the reason: no company, a missing or too long key,
-    an unknown or ambiguous customer, parent or product, a superseded quote revision, a duplicate.
+    a value that cannot be read, an unknown or ambiguous customer, parent or product, a superseded quote
+    revision, a duplicate.
     Nothing is dropped silently: dualwrite_reconciliation proves source = target + rejected per entity.
 -#}
 with
