@@ -104,13 +104,7 @@ ranked as (
     select
         *,
         -- the same account exported twice in one company: the last loaded row wins
-        case
-            when base_reject_reason is null
-                then row_number() over (
-                    partition by base_reject_reason is null, msdyn_company, accountnumber
-                    order by _loaded_at desc, _source_file desc, _source_sheet desc, _source_row desc
-                )
-        end as key_rank
+        {{ last_loaded_rank(['accountnumber']) }} as key_rank
     from checked
 ),
 

@@ -170,13 +170,7 @@ ranked as (
     select
         *,
         -- the same contact exported twice in one company: the last loaded row wins
-        case
-            when base_reject_reason is null
-                then row_number() over (
-                    partition by base_reject_reason is null, msdyn_company, msdynce_contactnumber
-                    order by _loaded_at desc, _source_file desc, _source_sheet desc, _source_row desc
-                )
-        end as key_rank
+        {{ last_loaded_rank(['msdynce_contactnumber']) }} as key_rank
     from checked
 ),
 

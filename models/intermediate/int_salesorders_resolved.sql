@@ -83,13 +83,7 @@ ranked as (
     select
         *,
         -- the same order exported twice in one company: the last loaded row wins
-        case
-            when base_reject_reason is null
-                then row_number() over (
-                    partition by base_reject_reason is null, msdyn_company, msdyn_salesordernumber
-                    order by _loaded_at desc, _source_file desc, _source_sheet desc, _source_row desc
-                )
-        end as key_rank
+        {{ last_loaded_rank(['msdyn_salesordernumber']) }} as key_rank
     from checked
 ),
 
