@@ -58,8 +58,12 @@ def csv_records(path: Path, encoding: str = "utf-8-sig", delimiter: str = ";") -
 
 
 def xlsx_sheets(path: Path) -> dict[str, list[dict[str, object]]]:
+    """The visible (data) sheets; Dynamics' hidden metadata sheet is checked on its own."""
     reader = fastexcel.read_excel(path)
-    return {name: reader.load_sheet_by_name(name).to_arrow().to_pylist() for name in reader.sheet_names}
+    sheets = {name: reader.load_sheet_by_name(name) for name in reader.sheet_names}
+    return {
+        name: sheet.to_arrow().to_pylist() for name, sheet in sheets.items() if sheet.visible == "visible"
+    }
 
 
 def xlsx_records(path: Path) -> list[dict[str, object]]:
@@ -192,8 +196,11 @@ def test_xlsx_has_the_hidden_do_not_modify_columns(sample_dir: Path) -> None:
     for table, name in USMF_FILES.items():
         path = sample_dir / name
         with zipfile.ZipFile(path) as archive:
-            sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/sheet")]
-            for sheet in sheets:
+            sheets = sorted(n for n in archive.namelist() if n.startswith("xl/worksheets/sheet"))
+            workbook = archive.read("xl/workbook.xml").decode()
+            # the last sheet is Dynamics' hidden metadata sheet; every data sheet hides its first 3 columns
+            assert re.search(r'<sheet name="hiddenSheet" sheetId="\d+" state="hidden"', workbook), table
+            for sheet in sheets[:-1]:
                 xml = archive.read(sheet).decode()
                 assert re.search(r'<col min="1" max="3" [^>]*hidden="1"', xml), (table, sheet)
         for rows in xlsx_sheets(path).values():

@@ -38,6 +38,7 @@ class XlsxExport:
     ) -> None:
         self.path = path
         self.rows = 0
+        self._table_name = table_name
         self._headers = headers
         self._workbook = xlsxwriter.Workbook(
             str(path),
@@ -83,6 +84,11 @@ class XlsxExport:
         self.rows += 1
 
     def close(self) -> None:
+        # Dynamics workbooks also carry a hidden sheet of export metadata (its exact content is undocumented:
+        # here only the table name). The loader must skip it, not read it as data.
+        metadata = self._workbook.add_worksheet("hiddenSheet")
+        metadata.write_string(0, 0, self._table_name)
+        metadata.hide()
         self._workbook.close()
 
     def __enter__(self) -> XlsxExport:
