@@ -15,22 +15,7 @@ import datetime as dt
 from pathlib import Path
 
 import xlsxwriter
-from bench_load_csv import WORK, machine, median_of, run_child  # shared child-process helpers
-
-HEADER = [
-    "(Do Not Modify) Account",
-    "(Do Not Modify) Row Checksum",
-    "(Do Not Modify) Modified On",
-    "Account Name",
-    "Account Number",
-    "Main Phone",
-    "Email",
-    "Address 1: City",
-    "Address 1: Country/Region",
-    "Credit Limit",
-    "Relationship Type",
-    "Status",
-]
+from bench_load_csv import HEADER, WORK, machine, median_of, run_child  # shared helpers and the same columns
 
 
 def generate(path: Path, rows: int) -> None:
