@@ -26,13 +26,14 @@ demo: $(BIN)/.installed
 	$(BIN)/p2c load $(SAMPLE_DIR)/GBSI --company GBSI
 	$(BIN)/p2c load $(SAMPLE_DIR)/multi-company
 	$(BIN)/p2c build
-	$(BIN)/p2c lineage --out audit
+	$(BIN)/p2c lineage pack --out audit
 	@echo "Audit pack: audit/report.html"
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint models tests/dbt macros
+	$(BIN)/sqlfluff lint models data-tests macros
+	$(BIN)/mypy
 
 format: $(BIN)/.installed
 	$(BIN)/ruff check --fix .

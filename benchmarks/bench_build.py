@@ -36,11 +36,15 @@ from rich.console import Console
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from loaders.cli_report import run_load  # noqa: E402
-from loaders.raw_schema import ensure_raw_relations, quote_identifier  # noqa: E402
-from p2c.dbt_runner import dbt_args, invoke_dbt, release_duckdb  # noqa: E402
+from loaders.landing import LoadOptions  # noqa: E402
+from loaders.load import land  # noqa: E402
+from loaders.raw_schema import ensure_raw_relations  # noqa: E402
+from loaders.sql import quote_identifier  # noqa: E402
+from p2c.build.dbt import dbt_args, invoke_dbt, release_duckdb  # noqa: E402
 from p2c.sample import write_sample_set  # noqa: E402
-from p2c.settings import PROJECT_DIR  # noqa: E402
+from p2c.settings import project_dir  # noqa: E402
+
+PROJECT_DIR = project_dir()
 
 ALLOWED_RATIO = 1.5
 
@@ -63,8 +67,8 @@ def prepare_base(workdir: Path, scale: int) -> tuple[Path, dict[str, float]]:
 
     def load_all() -> None:
         for folder, company in (("USMF", "USMF"), ("GBSI", "GBSI"), ("multi-company", None)):
-            code = run_load([sample_dir / folder], base, company=company, console=quiet)
-            if code != 0:
+            run = land([sample_dir / folder], base, LoadOptions(company=company), console=quiet)
+            if run.failed:
                 raise SystemExit(f"p2c load {folder} failed:\n{quiet.file.getvalue()}")  # type: ignore[attr-defined]
 
     _, timings["load"] = _timed("p2c load (3 folders)", load_all)

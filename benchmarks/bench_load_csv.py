@@ -112,9 +112,10 @@ P2C = """
 import time
 from pathlib import Path
 from rich.console import Console
-from loaders.cli_report import run_load
+from loaders.landing import LoadOptions
+from loaders.load import land
 _t = time.perf_counter()
-assert run_load([Path({csv!r})], Path({db!r}), console=Console(quiet=True)) == 0
+assert not land([Path({csv!r})], Path({db!r}), LoadOptions(), console=Console(quiet=True)).failed
 _elapsed = time.perf_counter() - _t
 """
 

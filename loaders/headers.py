@@ -10,8 +10,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from loaders.errors import LoaderError
 from loaders.raw_schema import PROVENANCE_COLUMNS
-from loaders.vocabulary import ENTITIES, read_vocabulary
+from loaders.vocabulary import exported_entities, read_vocabulary
 
 # The table a lookup column points to, for headers of related-table columns like "Account Name (Company Name)"
 # that the vocabulary does not list itself. Lookups to tables outside the nine (currency, price list, unit)
@@ -66,7 +67,7 @@ def header_key(text: str) -> str:
 @lru_cache(maxsize=1)
 def _index() -> dict[str, dict[str, str]]:
     """table -> header key -> logical name; logical names match themselves."""
-    index: dict[str, dict[str, str]] = {table: {} for table in ENTITIES}
+    index: dict[str, dict[str, str]] = {table: {} for table in exported_entities()}
     for label in read_vocabulary():
         table = index.setdefault(label.table_name, {})
         table.setdefault(header_key(label.header), label.logical_name)
@@ -137,11 +138,11 @@ def entity_scores(headers: list[str]) -> dict[str, int]:
     """How many headers each entity's vocabulary knows (directly or as a related-table column)."""
     return {
         table: sum(1 for header in headers if resolve_header(table, header)[0] is not None)
-        for table in ENTITIES
+        for table in exported_entities()
     }
 
 
-class EntityError(ValueError):
+class EntityError(LoaderError):
     """The entity of a file cannot be determined, or --entity contradicts its headers."""
 
 
@@ -159,8 +160,8 @@ def detect_entity(headers: list[str], file_name: str, override: str | None = Non
     best = max(scores.values())
     leaders = [table for table, score in scores.items() if score == best]
     if override is not None:
-        if override not in ENTITIES:
-            raise EntityError(f"--entity {override!r} is not one of: {', '.join(ENTITIES)}")
+        if override not in exported_entities():
+            raise EntityError(f"--entity {override!r} is not one of: {', '.join(exported_entities())}")
         if best > 0 and scores[override] * 2 < best:
             raise EntityError(
                 f"--entity {override} does not match the headers: they belong to {leaders[0]} "

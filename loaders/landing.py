@@ -15,15 +15,18 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from loaders.csv_exact import ExactParse, Reject, full_encoding_guess, parse_exact, transcode_to_utf8
+from loaders.errors import LoaderError
 from loaders.headers import ColumnPlan, EntityError, detect_entity, plan_columns
-from loaders.raw_schema import FILES_SCHEMA, quote_identifier, quote_literal, rebuild_entity_view
+from loaders.raw_schema import FILES_SCHEMA, rebuild_entity_view
 from loaders.sniff import SAMPLE_BYTES, FileTypeError, detect_file_type, normalize_encoding, sniff_text
+from loaders.sql import quote_identifier, quote_literal, scalar
 from loaders.xlsx_reader import Sheet, read_workbook
 
 DUCKDB_ENCODINGS = {"utf-8", "utf-8-sig"}
@@ -36,6 +39,16 @@ class LoadOptions:
     encoding: str | None = None
     # Tests set this to prove that both CSV paths land the same rows.
     force_exact_csv: bool = False
+
+
+class LoadStatus(StrEnum):
+    """What happened to one file (or sheet); written to raw._loads.status."""
+
+    LANDED = "landed"
+    REPLACED = "replaced"  # a file of the same name and sheet landed before: its rows were replaced
+    UNCHANGED = "unchanged"  # the same bytes (sha256) landed before: nothing to do
+    SKIPPED = "skipped"  # a sheet that is not an export (hidden metadata, empty)
+    FAILED = "failed"
 
 
 @dataclass
@@ -55,7 +68,7 @@ class LoadResult:
     unknown_headers: list[str] = field(default_factory=list)
     duplicate_headers: list[str] = field(default_factory=list)
     headers: list[dict[str, object]] = field(default_factory=list)
-    status: str = "failed"
+    status: LoadStatus = LoadStatus.FAILED
     error: str | None = None
     duration_s: float = 0.0
     file_table: str | None = None
@@ -65,7 +78,7 @@ class LoadResult:
     row_numbers: str = "rowid"  # 'column' when the exact parser stored _source_row
 
 
-class LoadError(ValueError):
+class LoadError(LoaderError):
     """A file that cannot be landed; the message names the file (and sheet) and what is wrong."""
 
 
@@ -120,7 +133,7 @@ def load_file(
         else:
             hashing, earlier = _HASHER.submit(file_sha256, path), None
         if earlier is not None:
-            base.status, base.entity = "unchanged", earlier[1]
+            base.status, base.entity = LoadStatus.UNCHANGED, earlier[1]
             base.error = None if earlier[0] == file else f"same content already landed from {earlier[0]}"
             results = [base]
         else:
@@ -128,7 +141,7 @@ def load_file(
                 con, path, head, base, load_id, (started, started_at), options, size, hashing, workbook
             )
     except FileNotFoundError:
-        base.status, base.error = "failed", "no such file"
+        base.status, base.error = LoadStatus.FAILED, "no such file"
         results = [base]
     except (
         FileTypeError,
@@ -139,22 +152,22 @@ def load_file(
         pa.ArrowException,
         ValueError,
     ) as error:
-        base.status, base.error = "failed", _message(error)
+        base.status, base.error = LoadStatus.FAILED, _message(error)
         results = [base]
     except Exception as error:  # a reader crash on one file must not stop the others
-        base.status, base.error = "failed", f"{type(error).__name__}: {_message(error)}"
+        base.status, base.error = LoadStatus.FAILED, f"{type(error).__name__}: {_message(error)}"
         results = [base]
     if hashing is not None and base.sha256 is None:
         with contextlib.suppress(OSError):  # the load already failed; the hash is only provenance
             base.sha256 = hashing.result()
-    if results[0].status in ("unchanged", "failed"):
+    if results[0].status in (LoadStatus.UNCHANGED, LoadStatus.FAILED):
         results[0].duration_s = time.perf_counter() - started
         _log_loads(con, results, load_id, started_at)
     return results
 
 
 def _size_already_landed(con: duckdb.DuckDBPyConnection, size: int) -> bool:
-    return con.execute("select count(*) from raw._files where file_size = ?", [size]).fetchone()[0] > 0
+    return bool(scalar(con, "select count(*) from raw._files where file_size = ?", [size]) > 0)
 
 
 def _message(error: BaseException) -> str:
@@ -185,8 +198,8 @@ def _land_in_transaction(
             else:
                 results = [_land_csv(con, path, head, base, options, attempt)]
             for result in results:
-                if result.status == "landed" and previous:
-                    result.status = "replaced"
+                if result.status == LoadStatus.LANDED and previous:
+                    result.status = LoadStatus.REPLACED
             if hashing is not None:
                 base.sha256 = hashing.result()
             for result in results:
@@ -286,8 +299,8 @@ def _land_csv(
             if attempt.encoding is not None:  # the second fast attempt failed too
                 raise _RetryExact(attempt.encoding) from error
             raise _RetryExact(fmt.encoding) from error
-        result.rows_read = result.rows_landed = con.execute(f"select count(*) from {target}").fetchone()[0]
-        result.file_table, result.status = table, "landed"
+        result.rows_read = result.rows_landed = int(scalar(con, f"select count(*) from {target}"))
+        result.file_table, result.status = table, LoadStatus.LANDED
         return result
     # The exact parser: with the encoding judged on the whole file, unless the user named it.
     encoding = forced or full_encoding_guess(path)
@@ -304,7 +317,7 @@ def _land_csv(
     result.rows_read, result.rows_landed = parse.rows_read, parse.rows_landed
     result.rejects = parse.rejects or []
     result.rows_rejected = len(result.rejects)
-    result.file_table, result.status, result.row_numbers = table, "landed", "column"
+    result.file_table, result.status, result.row_numbers = table, LoadStatus.LANDED, "column"
     return result
 
 
@@ -338,7 +351,7 @@ def _land_workbook(
     for sheet in sheets:
         result = LoadResult(**{**base.__dict__, "sheet": sheet.name, "sheet_index": sheet.index})
         if not sheet.visible or not sheet.header:
-            result.status = "skipped"
+            result.status = LoadStatus.SKIPPED
             result.error = "hidden sheet" if not sheet.visible else "empty sheet"
             results.append(result)
             continue
@@ -360,11 +373,24 @@ def _land_workbook(
         finally:
             con.unregister("_p2c_incoming")
         result.rows_read = result.rows_landed = sheet.data.num_rows
-        result.file_table, result.status = table, "landed"
+        result.file_table, result.status = table, LoadStatus.LANDED
         results.append(result)
     if not any(result.file_table for result in results):
         raise LoadError("the workbook has no visible sheet with a header row")
     return results
+
+
+def _insert_by_name(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, object]]) -> None:
+    """Insert rows given as column -> value: the bookkeeping DDL (raw_schema) may reorder or add columns
+    without any insert here silently writing a value into the wrong column."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    names = ", ".join(quote_identifier(c) for c in columns)
+    placeholders = ", ".join("?" for _ in columns)
+    con.executemany(
+        f"insert into {table} ({names}) values ({placeholders})", [[row[c] for c in columns] for row in rows]
+    )
 
 
 def _register(
@@ -373,22 +399,20 @@ def _register(
     for result in results:
         if not result.file_table:
             continue
-        con.execute(
-            "insert into raw._files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                result.file,
-                result.sheet,
-                result.sheet_index,
-                result.sha256,
-                result.file_size,
-                result.entity,
-                result.company,
-                load_id,
-                started_at,
-                result.file_table,
-                result.row_numbers,
-            ],
-        )
+        file_row: dict[str, object] = {
+            "file": result.file,
+            "sheet": result.sheet,
+            "sheet_index": result.sheet_index,
+            "sha256": result.sha256,
+            "file_size": result.file_size,
+            "entity": result.entity,
+            "company": result.company,
+            "load_id": load_id,
+            "loaded_at": started_at,
+            "file_table": result.file_table,
+            "row_numbers": result.row_numbers,
+        }
+        _insert_by_name(con, "raw._files", [file_row])
         if result.rejects:
             # Through Arrow rather than executemany: a broken file can reject a million rows.
             rejects = pa.table(
@@ -414,32 +438,30 @@ def _register(
 def _log_loads(
     con: duckdb.DuckDBPyConnection, results: list[LoadResult], load_id: str, started_at: datetime
 ) -> None:
-    con.executemany(
-        "insert into raw._loads values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            [
-                load_id,
-                r.file,
-                r.sheet,
-                r.sha256,
-                r.entity,
-                r.detected_by,
-                r.file_type,
-                r.encoding,
-                r.delimiter,
-                r.company,
-                r.rows_read,
-                r.rows_landed,
-                r.rows_rejected,
-                r.unknown_headers,
-                r.duplicate_headers,
-                r.headers,
-                r.status,
-                r.error,
-                started_at,
-                r.duration_s,
-                r.file_table,
-            ]
-            for r in results
-        ],
-    )
+    rows: list[dict[str, object]] = [
+        {
+            "load_id": load_id,
+            "file": r.file,
+            "sheet": r.sheet,
+            "sha256": r.sha256,
+            "entity": r.entity,
+            "detected_by": r.detected_by,
+            "file_type": r.file_type,
+            "encoding": r.encoding,
+            "delimiter": r.delimiter,
+            "company": r.company,
+            "rows_read": r.rows_read,
+            "rows_landed": r.rows_landed,
+            "rows_rejected": r.rows_rejected,
+            "unknown_headers": r.unknown_headers,
+            "duplicate_headers": r.duplicate_headers,
+            "headers": r.headers,
+            "status": str(r.status),
+            "error": r.error,
+            "started_at": started_at,
+            "duration_s": r.duration_s,
+            "file_table": r.file_table,
+        }
+        for r in results
+    ]
+    _insert_by_name(con, "raw._loads", rows)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import duckdb
 
-from loaders.vocabulary import ENTITIES, known_columns
+from loaders.sql import quote_identifier, quote_literal
+from loaders.vocabulary import exported_entities, known_columns
 
 PROVENANCE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_source_file", "VARCHAR"),
@@ -18,11 +19,6 @@ PROVENANCE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_load_id", "VARCHAR"),
     ("_loaded_at", "TIMESTAMP"),
 )
-
-
-def quote_identifier(name: str) -> str:
-    """Quote any text as a DuckDB identifier: headers are data, never SQL."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def empty_shape_select(table_name: str) -> str:
@@ -40,14 +36,9 @@ def ensure_raw_relations(con: duckdb.DuckDBPyConnection) -> None:
             "select table_name from information_schema.tables where table_schema = 'raw'"
         ).fetchall()
     }
-    for table_name in ENTITIES:
+    for table_name in exported_entities():
         if table_name not in existing:
             con.execute(f"create view raw.{quote_identifier(table_name)} as {empty_shape_select(table_name)}")
-
-
-def quote_literal(text: str) -> str:
-    """Quote any text as a SQL string literal (file names, sheet names, company codes are data too)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 FILES_SCHEMA = "raw_files"

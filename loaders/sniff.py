@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from loaders.errors import LoaderError
+
 SAMPLE_BYTES = 1 << 20
 DELIMITERS = (",", ";", "\t")
 ZIP_MAGIC = b"PK\x03\x04"
@@ -20,7 +22,7 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, .doc, and passw
 UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
-class FileTypeError(ValueError):
+class FileTypeError(LoaderError):
     """A file that is neither a CSV text file nor an .xlsx workbook."""
 
 

@@ -9,20 +9,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from p2c.settings import HEADER_VOCABULARY
+from loaders.project import project_var, seed_path
 
-# The nine tables the procedure asks to export (step 2 of the migration article).
-ENTITIES: tuple[str, ...] = (
-    "account",
-    "contact",
-    "salesorder",
-    "salesorderdetail",
-    "quote",
-    "quotedetail",
-    "invoice",
-    "invoicedetail",
-    "product",
-)
+HEADER_VOCABULARY_FILE = "header_vocabulary.csv"  # in the project's seeds/
+
+
+@lru_cache(maxsize=1)
+def exported_entities() -> tuple[str, ...]:
+    """The nine tables the procedure asks to export (step 2), as dbt_project.yml's var `exported_entities`
+    declares them for the models too."""
+    return tuple(str(name) for name in project_var("exported_entities"))
+
+
+@lru_cache(maxsize=1)
+def initialized_entities() -> tuple[str, ...]:
+    """The six re-initialized in Dataverse, in the upload's dependency order (var `initialized_entities`)."""
+    return tuple(str(name) for name in project_var("initialized_entities"))
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,8 @@ class HeaderLabel:
 
 
 @lru_cache(maxsize=4)
-def read_vocabulary(path: Path = HEADER_VOCABULARY) -> tuple[HeaderLabel, ...]:
+def read_vocabulary(path: Path | None = None) -> tuple[HeaderLabel, ...]:
+    path = path or seed_path(HEADER_VOCABULARY_FILE)
     with path.open(encoding="utf-8", newline="") as handle:
         return tuple(
             HeaderLabel(

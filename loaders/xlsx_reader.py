@@ -15,6 +15,8 @@ from pathlib import Path
 import fastexcel
 import pyarrow as pa
 
+from loaders.errors import LoaderError
+
 
 @dataclass(frozen=True)
 class Sheet:
@@ -25,7 +27,7 @@ class Sheet:
     data: pa.Table  # columns c0..cN, as strings, the header row removed
 
 
-class WorkbookError(ValueError):
+class WorkbookError(LoaderError):
     """A zip file that is not a readable .xlsx workbook."""
 
 

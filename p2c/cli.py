@@ -1,13 +1,22 @@
-"""The `p2c` command line: sample -> load -> build -> lineage. Each command delegates to one module."""
+"""The `p2c` command line: sample -> load -> build -> lineage. A thin layer: each command parses its options,
+calls one module, and turns the outcome into an exit code (p2c.errors.ExitCode, the same in every command).
+
+Errors meant for a person (p2c.errors.P2CError, the loader's LoaderError) are printed on stderr as one message
+by `_reported`; they never reach the user as a traceback."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from loaders.errors import LoaderError
+from p2c import __version__
+from p2c.errors import ExitCode, P2CError, UsageError
 from p2c.settings import resolve_db_path
 
 # Locals in tracebacks could print connection strings or secrets: never show them.
@@ -17,6 +26,12 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
+lineage_app = typer.Typer(
+    help="Column lineage: the audit pack (`pack`), row provenance (`trace`), declaration check (`check`).",
+    no_args_is_help=True,
+)
+app.add_typer(lineage_app, name="lineage")
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -24,9 +39,53 @@ DbOption = Annotated[
     str | None,
     typer.Option("--db", help="DuckDB file (default: $P2C_DB, else ./p2c.duckdb).", show_default=False),
 ]
+TargetOption = Annotated[
+    Path | None,
+    typer.Option(help="dbt target dir of the last build (manifest, run_results.json; default ./target)."),
+]
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def _reported(command: Command) -> Command:
+    """Run a command; a user-facing error becomes one message on stderr and its exit code."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except P2CError as error:
+            err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(error.exit_code) from None
+        except LoaderError as error:
+            err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(ExitCode.CANNOT_RUN) from None
+
+    return run  # type: ignore[return-value]
+
+
+def _wide_console() -> Console:
+    # Outside a terminal (CI logs, pipes) rich would wrap tables at 80 columns: give them room.
+    return Console(width=None if Console().is_terminal else 200)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"p2c {__version__}")
+        raise typer.Exit(ExitCode.OK)
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Migrate Dynamics 365 Sales data from Prospect to cash (Data Integrator) to dual-write."""
 
 
 @app.command()
+@_reported
 def sample(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the export set into.")],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 7,
@@ -44,11 +103,12 @@ def sample(
             out_dir, seed=seed, scale=scale, language=language, file_format=file_format
         )
     except SampleOptionError as error:
-        raise typer.BadParameter(str(error)) from None
+        raise UsageError(str(error)) from None
     console.print(f"wrote {len(written)} files to {out_dir}")
 
 
 @app.command()
+@_reported
 def load(
     paths: Annotated[list[Path], typer.Argument(help="Export files or folders.")],
     db: DbOption = None,
@@ -62,37 +122,39 @@ def load(
         str | None, typer.Option(help="CSV encoding instead of detecting it (utf-8, cp1252, utf-16).")
     ] = None,
 ) -> None:
-    """Land export files in DuckDB (raw.<table>), every value as text with its provenance."""
-    from loaders.cli_report import run_load
+    """Land export files in DuckDB (raw.<table>), every value as text with its provenance.
 
-    code = run_load(paths, resolve_db_path(db), company=company, entity=entity, encoding=encoding)
-    raise typer.Exit(code)
+    Exit 0 when every file was read (rows may still be rejected, see raw._rejects), 1 when a file failed."""
+    from loaders.landing import LoadOptions
+    from loaders.load import land
+    from loaders.report import print_landing_report
+
+    out = _wide_console()
+    options = LoadOptions(company=company, entity=entity, encoding=encoding)
+    run = land(paths, resolve_db_path(db), options, console=out)
+    print_landing_report(run, out, err_console)
+    raise typer.Exit(ExitCode.FAILED_ROWS if run.failed else ExitCode.OK)
 
 
 @app.command()
+@_reported
 def build(
     db: DbOption = None,
     select: Annotated[str | None, typer.Option(help="dbt selection, e.g. 'marts'.")] = None,
     var: Annotated[list[str] | None, typer.Option("--var", help="dbt var as KEY=VALUE (repeatable).")] = None,
 ) -> None:
-    """Run `dbt build` (seeds, models, unit and data tests) and summarize the result."""
-    from p2c.build import run_build
+    """Run `dbt build` (seeds, models, unit and data tests) and summarize the result.
+
+    Exit 0 when everything built and passed, 1 when a model or test failed."""
+    from p2c.build.runner import run_build
 
     raise typer.Exit(run_build(resolve_db_path(db), select=select, dbt_vars=var or []))
 
 
-lineage_app = typer.Typer(
-    help="Column lineage audit: the pack (`--out DIR`) and row-level provenance (`trace`).",
-    invoke_without_command=True,
-    no_args_is_help=False,
-)
-app.add_typer(lineage_app, name="lineage")
-
-
-@lineage_app.callback()
-def lineage(
-    ctx: typer.Context,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder to write the audit pack into.")] = None,
+@lineage_app.command("pack")
+@_reported
+def lineage_pack(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the audit pack into.")],
     db: DbOption = None,
     docs: Annotated[
         bool,
@@ -100,25 +162,12 @@ def lineage(
             "--docs/--no-docs", help="Run `dbt docs generate` (needs the built DB) and copy the site."
         ),
     ] = True,
-    target: Annotated[
-        Path | None,
-        typer.Option(help="dbt target dir of the last build (run_results.json, default ./target)."),
-    ] = None,
+    target: TargetOption = None,
 ) -> None:
     """Write the audit pack: report.html, lineage.csv/json, findings.txt, dbt-docs/."""
-    if ctx.invoked_subcommand is not None:
-        return
-    if out is None:
-        err_console.print("give --out DIR for the audit pack, or a subcommand (see --help)")
-        raise typer.Exit(2)
-    from p2c.lineage.artifacts import ArtifactsMissing
-    from p2c.lineage.pack import DocsGenerateFailed, write_pack
+    from p2c.lineage.pack_writer import write_pack
 
-    try:
-        result = write_pack(out, resolve_db_path(db), build_target=target, docs=docs)
-    except (ArtifactsMissing, DocsGenerateFailed) as error:
-        err_console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
+    result = write_pack(out, resolve_db_path(db), build_target=target, docs=docs)
     pack = result.pack
     console.print(
         f"lineage of {len(pack.columns)} columns in {len(pack.tables())} tables -> {out / 'report.html'}"
@@ -134,94 +183,53 @@ def lineage(
 
 
 @lineage_app.command("trace")
+@_reported
 def lineage_trace(
-    table: Annotated[str, typer.Argument(help="dualwrite table, e.g. account.")],
-    company: Annotated[str, typer.Argument(help="Company (msdyn_company), e.g. USMF.")],
-    key: Annotated[str, typer.Argument(help="Natural key, e.g. the account number ACC-01001.")],
+    table: Annotated[str, typer.Argument(help="dualwrite table, e.g. account or salesorderdetail.")],
+    company_and_key: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Company, then one value per key column: `USMF ACC-01001`, or for a line `USMF SO-1 3`.",
+            show_default=False,
+        ),
+    ] = None,
+    record_id: Annotated[
+        str | None, typer.Option("--record-id", help="Find the row by its Dataverse record id instead.")
+    ] = None,
     db: DbOption = None,
-    target: Annotated[Path | None, typer.Option(help="dbt target dir with the compiled manifest.")] = None,
+    target: TargetOption = None,
 ) -> None:
     """Show where one row came from: file, sheet, row, and each value's export column."""
-    import tempfile
+    from p2c.lineage.row_provenance import RowSelector, print_row_trace, trace_row_in_db
 
-    import duckdb
-    from rich.table import Table
-
-    from p2c.lineage.artifacts import ArtifactsMissing
-    from p2c.lineage.pack import DocsGenerateFailed, compiled_artifacts
-    from p2c.lineage.trace import TraceError, trace_row
-    from p2c.settings import PROJECT_DIR
-
-    db_path = resolve_db_path(db)
-    try:
-        with tempfile.TemporaryDirectory(prefix="p2c-trace-") as scratch:
-            artifacts = compiled_artifacts(
-                db_path, PROJECT_DIR, Path(scratch), target or PROJECT_DIR / "target"
-            )
-        con = duckdb.connect(str(db_path), read_only=True)
-    except (ArtifactsMissing, DocsGenerateFailed, duckdb.Error) as error:
-        err_console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
-    try:
-        traced = trace_row(artifacts, con, table, company, key)
-    except TraceError as error:
-        err_console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
-    finally:
-        con.close()
-    sheet = f", sheet {traced.source_sheet}" if traced.source_sheet else ""
-    console.print(
-        f"dualwrite.{traced.table} {traced.key_column}={traced.key} ({traced.company}) comes from "
-        f"[bold]{traced.source_file}[/bold]{sheet}, row {traced.source_row} ({traced.raw_relation})"
-    )
-    grid = Table("column", "value", "kind", "from export column (header)", "export value")
-    for value in traced.values:
-        sources = (
-            "\n".join(f"{o} ({value.headers[o]})" if o in value.headers else o for o in value.origins) or "-"
-        )
-        # one line per origin, aligned with the sources column: a value of another record was looked up
-        raw = (
-            "\n".join(
-                str(value.raw_values[o])
-                if o in value.raw_values
-                else ("(looked up)" if o.startswith("raw.") else "")
-                for o in value.origins
-            )
-            or "-"
-        )
-        grid.add_row(value.column, "" if value.value is None else str(value.value), value.kind, sources, raw)
-    console.print(grid)
-    if traced.upload is not None:
-        console.print(f"upload: {traced.upload.status} {traced.upload.at} {traced.upload.detail}")
-    else:
-        console.print("upload: no upload result recorded yet")
+    values = list(company_and_key or [])
+    selector = RowSelector(company=values[0] if values else None, key=tuple(values[1:]), record_id=record_id)
+    traced = trace_row_in_db(resolve_db_path(db), table, selector, target)
+    print_row_trace(traced, console)
 
 
 @lineage_app.command("check")
+@_reported
 def lineage_check(
     db: DbOption = None,
-    target: Annotated[Path | None, typer.Option(help="dbt target dir with the compiled manifest.")] = None,
+    target: TargetOption = None,
     suggest: Annotated[
         bool, typer.Option(help="Print the computed lineage of each differing column as YAML to review.")
     ] = False,
 ) -> None:
-    """Compare the lineage declarations (YAML meta.lineage) with the SQL; exit 1 on a diff."""
+    """Compare the lineage declarations (YAML meta.lineage) with the SQL; exit 1 on a difference."""
     import tempfile
 
-    from p2c.lineage.artifacts import ArtifactsMissing
     from p2c.lineage.declarations import check_declarations, suggested_declaration
     from p2c.lineage.graph import compute_lineage
-    from p2c.lineage.pack import DocsGenerateFailed, compiled_artifacts
-    from p2c.settings import PROJECT_DIR
+    from p2c.lineage.pack_writer import compiled_artifacts
+    from p2c.settings import project_dir
 
-    try:
-        with tempfile.TemporaryDirectory(prefix="p2c-check-") as scratch:
-            artifacts = compiled_artifacts(
-                resolve_db_path(db), PROJECT_DIR, Path(scratch), target or PROJECT_DIR / "target"
-            )
-    except (ArtifactsMissing, DocsGenerateFailed) as error:
-        err_console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
+    project = project_dir()
+    with tempfile.TemporaryDirectory(prefix="p2c-check-") as scratch:
+        artifacts = compiled_artifacts(
+            resolve_db_path(db), project, Path(scratch), target or project / "target"
+        )
     graph = compute_lineage(artifacts)
     findings = check_declarations(graph)
     for finding in findings:
@@ -231,7 +239,7 @@ def lineage_check(
                 suggested_declaration(graph, finding.relation, finding.column), markup=False, soft_wrap=True
             )
     console.print(f"{len(findings)} finding(s)")
-    raise typer.Exit(1 if findings else 0)
+    raise typer.Exit(ExitCode.FAILED_ROWS if findings else ExitCode.OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

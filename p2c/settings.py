@@ -1,18 +1,34 @@
-"""Where things live: the DuckDB file, the dbt project, the shared vocabulary seeds."""
+"""Where things live: the DuckDB file (`--db`, `$P2C_DB`, `./p2c.duckdb`) and the dbt project
+(`$P2C_PROJECT_DIR`, else the source tree; see loaders.project)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from loaders.project import PROJECT_DIR_ENV_VAR, ProjectNotFound, project_dir, seed_path
+
+__all__ = [
+    "DB_ENV_VAR",
+    "DEFAULT_DB",
+    "PROJECT_DIR_ENV_VAR",
+    "ProjectNotFound",
+    "choice_labels_path",
+    "header_vocabulary_path",
+    "project_dir",
+    "resolve_db_path",
+]
+
 DEFAULT_DB = "p2c.duckdb"
 DB_ENV_VAR = "P2C_DB"
 
-# The repository root holds dbt_project.yml, seeds/ and models/; the package is installed editable from it.
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-SEEDS_DIR = PROJECT_DIR / "seeds"
-HEADER_VOCABULARY = SEEDS_DIR / "header_vocabulary.csv"
-CHOICE_LABELS = SEEDS_DIR / "choice_labels.csv"
+
+def header_vocabulary_path() -> Path:
+    return seed_path("header_vocabulary.csv")
+
+
+def choice_labels_path() -> Path:
+    return seed_path("choice_labels.csv")
 
 
 def resolve_db_path(cli_value: str | os.PathLike[str] | None) -> Path:

@@ -9,8 +9,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from loaders.cli_report import load_paths
 from loaders.landing import LoadOptions, LoadResult
+from loaders.load import load_paths
 
 
 @pytest.fixture

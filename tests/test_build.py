@@ -18,10 +18,11 @@ import psutil
 import pytest
 from rich.console import Console
 
-from loaders.vocabulary import ENTITIES
-from p2c.build import run_build
-from p2c.build_summary import RejectGroup, _cap_per_entity, reason_category
-from p2c.dbt_runner import parse_vars
+from loaders.vocabulary import exported_entities
+from p2c.build.dbt import parse_vars
+from p2c.build.runner import run_build
+from p2c.build.summary import RejectGroup, _cap_per_entity, reason_category
+from p2c.errors import DatabaseUnavailable, ExitCode, UsageError
 
 FILES = {
     "dbt_project.yml": """\
@@ -66,12 +67,12 @@ select * from (values
 select 'C1' as msdyn_contactpersonid
 """,
     "models/dualwrite_rejects.sql": """\
-{{ config(schema='dualwrite') }}
+{{ config(schema='audit') }}
 select * from (values
-    ('account', 'duplicate account number in company', 1),
-    ('account', 'duplicate account number in company', 2),
-    ('contact', 'missing company', 7)
-) as rejects (entity, reason, _source_row)
+    ('account', cast(null as varchar), 'duplicate account number in company', 1),
+    ('account', cast(null as varchar), 'duplicate account number in company', 2),
+    ('contact', cast(null as varchar), 'missing company', 7)
+) as rejects (entity, reason_code, reason, _source_row)
 """,
     "models/dualwrite_reconciliation.sql": """\
 {{ config(schema='audit') }}
@@ -216,16 +217,19 @@ def test_locked_database_exits_2(fixture_project: Path, tmp_path: Path) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
-        code, _ = _build(fixture_project, db)
+        with pytest.raises(DatabaseUnavailable) as raised:
+            _build(fixture_project, db)
     finally:
         holder.kill()
         holder.wait(timeout=30)
-    assert code == 2
+    assert raised.value.exit_code == ExitCode.CANNOT_RUN
+    assert "cannot open" in str(raised.value)
 
 
 def test_bad_var_exits_2(fixture_project: Path, tmp_path: Path) -> None:
-    code, _ = _build(fixture_project, tmp_path / "v.duckdb", "no-equals-sign")
-    assert code == 2
+    with pytest.raises(UsageError, match="KEY=VALUE") as raised:
+        _build(fixture_project, tmp_path / "v.duckdb", "no-equals-sign")
+    assert raised.value.exit_code == ExitCode.CANNOT_RUN
 
 
 def test_parse_vars() -> None:
@@ -270,6 +274,6 @@ def test_real_project_builds_with_nothing_loaded(tmp_path: Path) -> None:
             "select table_name from information_schema.tables where table_schema = 'raw'"
         ).fetchall()
         (accounts,) = con.execute("select count(*) from dualwrite.account").fetchone() or (None,)
-    assert {name for (name,) in raw} >= set(ENTITIES)
+    assert {name for (name,) in raw} >= set(exported_entities())
     assert accounts == 0
     assert os.environ.get("P2C_DB") != str(db)  # the environment is restored after the build

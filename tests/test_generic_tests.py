@@ -1,4 +1,4 @@
-"""Each generic data test in tests/dbt/generic, run by dbt on good and on bad fixture rows.
+"""Each generic data test in data-tests/generic, run by dbt on good and on bad fixture rows.
 
 One tiny dbt project (generated in a tmp dir) holds the project's generic tests and small seeds; every test is
 applied once to a seed it must accept and once to a seed it must reject, and the number of failing rows is
@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from p2c.dbt_runner import DbtOutcome, dbt_args, invoke_dbt
-from p2c.settings import PROJECT_DIR
+from p2c.build.dbt import DbtOutcome, dbt_args, invoke_dbt
+from p2c.settings import project_dir
 
-GENERIC_TESTS_DIR = PROJECT_DIR / "tests" / "dbt" / "generic"
+PROJECT_DIR = project_dir()
+
+GENERIC_TESTS_DIR = PROJECT_DIR / "data-tests" / "generic"
 
 PROJECT_YML = """\
 name: generic_tests_fixture

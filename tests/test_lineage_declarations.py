@@ -7,12 +7,14 @@ from __future__ import annotations
 import pytest
 from test_lineage_support import compiled_target, copy_dbt_project, mutate_column
 
-from p2c.lineage.artifacts import Artifacts, load_artifacts
+from p2c.contract.artifacts import Artifacts, load_artifacts
+from p2c.lineage.column_evidence import vocabulary_headers
+from p2c.lineage.column_paths import trace_column
 from p2c.lineage.declarations import Declaration, Finding, check_declarations, declared, target_relations
-from p2c.lineage.evidence import vocabulary_headers
 from p2c.lineage.graph import LineageGraph, compute_lineage
-from p2c.lineage.paths import trace_column
-from p2c.settings import PROJECT_DIR
+from p2c.settings import project_dir
+
+PROJECT_DIR = project_dir()
 
 DUALWRITE_TABLES = [
     "dualwrite.account",

@@ -12,13 +12,13 @@ import duckdb
 import pytest
 from test_lineage_support import built_tiny_project, compiled_target, mutate_column
 
-from p2c.lineage.artifacts import load_artifacts
+from p2c.contract.artifacts import load_artifacts
+from p2c.lineage.column_paths import trace_column
 from p2c.lineage.declarations import check_declarations
 from p2c.lineage.graph import LineageGraph, compute_lineage
-from p2c.lineage.pack import write_pack
-from p2c.lineage.paths import trace_column
-from p2c.lineage.trace import trace_row
-from p2c.lineage.varscan import var_aliases
+from p2c.lineage.jinja_vars import var_aliases
+from p2c.lineage.pack_writer import write_pack
+from p2c.lineage.row_provenance import RowSelector, trace_row
 
 MART = "dualwrite.salesorder"
 
@@ -218,7 +218,8 @@ def test_pack_is_written(tiny: dict[str, Path], tmp_path: Path) -> None:
 def test_trace_finds_the_export_row(tiny: dict[str, Path]) -> None:
     con = duckdb.connect(str(tiny["db"]), read_only=True)
     try:
-        traced = trace_row(load_artifacts(tiny["build"]), con, "salesorder", "USMF", "SO-1")
+        selector = RowSelector(company="USMF", key=("SO-1",))
+        traced = trace_row(load_artifacts(tiny["build"]), con, "salesorder", selector)
     finally:
         con.close()
     assert (traced.source_file, traced.source_sheet, traced.source_row, traced.raw_relation) == (
@@ -252,8 +253,11 @@ def test_cli_trace_and_pack(tiny: dict[str, Path], tmp_path: Path) -> None:
     assert "comes from orders.xlsx, sheet Orders, row 2 (raw.orders)" in traced.output
     assert "upload: no upload result recorded yet" in traced.output
     missing = runner.invoke(app, ["lineage", "trace", "salesorder", "USMF", "SO-404", *args])
-    assert missing.exit_code == 1
-    packed = runner.invoke(app, ["lineage", "--out", str(tmp_path / "pack"), "--no-docs", *args])
+    assert missing.exit_code == 2
+    assert "no row in dualwrite.salesorder with msdyn_company = 'USMF' and msdyn_salesordernumber" in (
+        missing.stderr
+    )
+    packed = runner.invoke(app, ["lineage", "pack", "--out", str(tmp_path / "pack"), "--no-docs", *args])
     assert packed.exit_code == 0, packed.output
     assert sorted(p.name for p in (tmp_path / "pack").iterdir()) == [
         "findings.txt",

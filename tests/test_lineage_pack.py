@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from p2c.lineage.pack import _is_current
+from p2c.lineage.pack_writer import _is_current
 
 
 def _project(tmp_path: Path) -> tuple[Path, Path]:

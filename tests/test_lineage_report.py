@@ -14,10 +14,12 @@ from urllib.parse import quote
 import pytest
 from test_lineage_support import built_tiny_project, compiled_target
 
-from p2c.lineage.artifacts import load_artifacts
-from p2c.lineage.audit import build_audit
+from p2c.contract.artifacts import load_artifacts
+from p2c.lineage.pack_contents import build_audit
 from p2c.lineage.report_html import render_report
-from p2c.settings import PROJECT_DIR
+from p2c.settings import project_dir
+
+PROJECT_DIR = project_dir()
 
 BROWSER = next(
     (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None

@@ -104,6 +104,12 @@ TINY_MODELS: dict[str, str] = {
     "models/marts/salesorder.yml": """
         models:
           - name: salesorder
+            config:
+              meta:
+                dataverse:
+                  entity_set: salesorders
+                  alternate_key: [msdyn_salesordernumber, msdyn_company]
+                  alternate_key_confidence: UNCONFIRMED
             columns:
               - name: msdyn_salesordernumber
                 description: Order ID of the export.
@@ -224,7 +230,7 @@ def mutate_column(model_sql: str, column: str, from_column: str) -> str:
     return f"select * exclude ({column}), {from_column} as {column}\nfrom (\n{model_sql}\n) as mutated\n"
 
 
-PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests/dbt")
+PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "data-tests")
 
 
 def copy_dbt_project(source: Path, destination: Path) -> Path:

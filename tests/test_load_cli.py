@@ -9,6 +9,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from p2c.cli import app
+from p2c.errors import ExitCode
 
 Query = Callable[..., list[tuple[Any, ...]]]
 
@@ -76,8 +77,8 @@ def test_entity_and_encoding_options(tmp_path: Path, load_db: Path, load_query: 
 
 def test_nothing_to_load_is_an_error(tmp_path: Path, load_db: Path) -> None:
     result = CliRunner().invoke(app, ["load", str(tmp_path), "--db", str(load_db)])
-    assert result.exit_code == 1
-    assert "no export files found" in result.output
+    assert result.exit_code == ExitCode.CANNOT_RUN
+    assert "no export files found" in result.stderr
 
 
 def test_rejected_rows_are_printed_with_file_row_line_and_column(tmp_path: Path, load_db: Path) -> None:

@@ -158,8 +158,8 @@ def test_undecodable_bytes_in_a_utf8_file_reject_only_that_row(
 
 
 def test_fast_and_exact_parsers_land_identical_rows(tmp_path: Path, load_db: Path, load_query: Query) -> None:
-    from loaders.cli_report import load_paths
     from loaders.landing import LoadOptions
+    from loaders.load import load_paths
 
     text = (
         'Account Number,Account Name,Email\r\nA1,"multi\nline","q""uote"\r\n'

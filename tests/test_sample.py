@@ -18,7 +18,7 @@ import p2c.sample as sample
 from p2c.cli import app
 from p2c.sample import SampleOptionError, write_sample_set
 from p2c.sample.dataset import MISSING_ORDER_NUMBER
-from p2c.settings import CHOICE_LABELS, HEADER_VOCABULARY
+from p2c.settings import choice_labels_path, header_vocabulary_path
 
 SCALE = 40
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -73,7 +73,7 @@ def xlsx_records(path: Path) -> list[dict[str, object]]:
 def vocabulary(language_code: int) -> dict[str, dict[str, str]]:
     """table -> header -> logical name, read straight from the seed (not through the code under test)."""
     out: dict[str, dict[str, str]] = defaultdict(dict)
-    with HEADER_VOCABULARY.open(encoding="utf-8", newline="") as handle:
+    with header_vocabulary_path().open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             if int(row["language_code"]) == language_code:
                 out[row["table_name"]][row["header"]] = row["logical_name"]
@@ -81,7 +81,7 @@ def vocabulary(language_code: int) -> dict[str, dict[str, str]]:
 
 
 def labels(table: str, logical_name: str, language_code: int) -> set[str]:
-    with CHOICE_LABELS.open(encoding="utf-8", newline="") as handle:
+    with choice_labels_path().open(encoding="utf-8", newline="") as handle:
         return {
             row["label"]
             for row in csv.DictReader(handle)

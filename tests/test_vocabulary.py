@@ -9,8 +9,10 @@ import pytest
 import yaml
 
 from loaders.raw_schema import PROVENANCE_COLUMNS
-from loaders.vocabulary import ENTITIES, known_columns, read_vocabulary
-from p2c.settings import PROJECT_DIR
+from loaders.vocabulary import exported_entities, known_columns, read_vocabulary
+from p2c.settings import project_dir
+
+PROJECT_DIR = project_dir()
 
 SOURCES_YML = PROJECT_DIR / "models" / "staging" / "__sources.yml"
 SHARED_LABELS = PROJECT_DIR.parent / "shared" / "reference" / "p2c-solution-column-labels.csv"
@@ -29,9 +31,9 @@ def _source_columns() -> dict[str, list[str]]:
 
 def test_dbt_sources_declare_exactly_the_vocabulary_columns_and_provenance() -> None:
     declared = _source_columns()
-    assert sorted(declared) == sorted(ENTITIES)
+    assert sorted(declared) == sorted(exported_entities())
     provenance = {name for name, _ in PROVENANCE_COLUMNS}
-    for table_name in ENTITIES:
+    for table_name in exported_entities():
         columns = set(declared[table_name])
         assert columns - provenance == set(known_columns(table_name)), table_name
         assert provenance <= columns, table_name
@@ -53,7 +55,7 @@ def test_every_language_of_the_p2c_solution_is_in_the_vocabulary() -> None:
         expected = {
             (row["table"], row["logical_name"], int(row["languagecode"]), row["display_name"])
             for row in csv.DictReader(handle)
-            if row["table"] in ENTITIES
+            if row["table"] in exported_entities()
         }
     have = {(v.table_name, v.logical_name, v.language_code, v.header) for v in read_vocabulary()}
     assert expected - have == set()

@@ -86,8 +86,8 @@ checked as (
         case
             when company_reject_reason is not null then company_reject_reason
             when accountnumber is null then 'missing key: the account number is empty'
-            when length(accountnumber) > 20
-                then 'account number longer than 20 characters: ' || accountnumber
+            when length(accountnumber) > {{ var('max_key_length') }}
+                then 'account number longer than {{ var('max_key_length') }} characters: ' || accountnumber
             -- with prospect integration an unreadable relationship type could hide a prospect
             when {{ prospects_on }} and customertypecode_label is not null and exported_customertypecode is null
                 then 'unrecognized relationship type: ' || customertypecode_label

@@ -134,8 +134,8 @@ checked as (
         case
             when company_reject_reason is not null then company_reject_reason
             when msdynce_contactnumber is null then 'missing key: the contact number is empty'
-            when length(msdynce_contactnumber) > 20
-                then 'contact number longer than 20 characters: ' || msdynce_contactnumber
+            when length(msdynce_contactnumber) > {{ var('max_key_length') }}
+                then 'contact number longer than {{ var('max_key_length') }} characters: ' || msdynce_contactnumber
             when msdynce_isactivecustomer_label is null then 'missing Is Active Customer value'
             when msdynce_isactivecustomer is null
                 then 'unrecognized Is Active Customer value: ' || msdynce_isactivecustomer_label

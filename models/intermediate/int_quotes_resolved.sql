@@ -67,8 +67,8 @@ keyed as (
         case
             when company_reject_reason is not null then company_reject_reason
             when msdyn_quotenumber is null then 'missing key: the quote id is empty'
-            when length(msdyn_quotenumber) > 20
-                then 'quote id longer than 20 characters: ' || msdyn_quotenumber
+            when length(msdyn_quotenumber) > {{ var('max_key_length') }}
+                then 'quote id longer than {{ var('max_key_length') }} characters: ' || msdyn_quotenumber
         end as key_reject_reason
     from resolved
 ),

@@ -69,8 +69,8 @@ checked as (
         case
             when company_reject_reason is not null then company_reject_reason
             when msdyn_salesordernumber is null then 'missing key: the order id is empty'
-            when length(msdyn_salesordernumber) > 20
-                then 'order id longer than 20 characters: ' || msdyn_salesordernumber
+            when length(msdyn_salesordernumber) > {{ var('max_key_length') }}
+                then 'order id longer than {{ var('max_key_length') }} characters: ' || msdyn_salesordernumber
             when unreadable_reject_reason is not null then unreadable_reject_reason
             when customer_reject_reason is not null then customer_reject_reason
             when msdyn_language is null

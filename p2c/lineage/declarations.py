@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from p2c.contract.dataverse import PROVENANCE_PREFIX, TARGET_SCHEMA
+from p2c.lineage.column_paths import ColumnTrace, trace_column
 from p2c.lineage.graph import VALUE_KINDS, LineageGraph
-from p2c.lineage.paths import ColumnTrace, trace_column
 
-TARGET_SCHEMA = "dualwrite"
+__all__ = ["TARGET_SCHEMA", "Declaration", "Finding", "check_declarations", "declared"]
 # Provenance columns (`_source_file`, ...) are never uploaded to Dataverse: their declaration is optional.
-PROVENANCE_PREFIX = "_"
 
 
 @dataclass(frozen=True)

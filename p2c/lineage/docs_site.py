@@ -11,10 +11,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from p2c.lineage.artifacts import Artifacts
-from p2c.lineage.audit import AuditPack
-from p2c.lineage.evidence import LANGUAGE_NAMES, Header, vocabulary_headers
+from p2c.contract.artifacts import Artifacts
+from p2c.lineage.column_evidence import LANGUAGE_NAMES, Header, vocabulary_headers
 from p2c.lineage.graph import LineageGraph
+from p2c.lineage.pack_contents import AuditPack
 
 MANIFEST_PLACEHOLDER = '"MANIFEST.JSON INLINE DATA"'
 CATALOG_PLACEHOLDER = '"CATALOG.JSON INLINE DATA"'

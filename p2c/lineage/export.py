@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from p2c.lineage.audit import AuditPack, column_record
+from p2c.lineage.pack_contents import AuditPack, column_record
 
 EDGE_FIELDS = (
     "target_table",

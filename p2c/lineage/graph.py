@@ -18,9 +18,9 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 from sqlglot.schema import Schema, ensure_schema
 
-from p2c.lineage.artifacts import Artifacts, Relation
+from p2c.contract.artifacts import Artifacts, Relation
+from p2c.lineage.jinja_vars import var_aliases
 from p2c.lineage.schema import DIALECT, SchemaDict, build_schema
-from p2c.lineage.varscan import var_aliases
 
 PASS_THROUGH = "pass-through"
 RENAME = "rename"
@@ -72,7 +72,8 @@ class LineageGraph:
         if not index:
             for edge in self.edges:
                 index.setdefault((edge.target_relation, edge.target_column), []).append(edge)
-        return index.get((relation, column), [])
+        found: list[Edge] = index.get((relation, column), [])
+        return found
 
 
 _TEXT_TYPES = {
@@ -134,7 +135,7 @@ def _join_for(select: exp.Expr, alias: str) -> exp.Join | None:
     if not isinstance(select, exp.Select):
         return None
     for join in select.args.get("joins") or []:
-        if join.this.alias_or_name == alias:
+        if isinstance(join, exp.Join) and join.this.alias_or_name == alias:
             return join
     return None
 
@@ -147,7 +148,9 @@ class _ModelContext:
     scopes: dict[int, Scope]
     vars_by_alias: dict[str, set[str]]
 
-    def relation_of(self, table: exp.Table) -> str:
+    def relation_of(self, table: exp.Expr) -> str:
+        """`<schema>.<name>` of a table expression (sqlglot types a lineage node's source as a plain Expr)."""
+        assert isinstance(table, exp.Table), table
         return f"{table.db}.{table.name}".lower()
 
 
@@ -275,7 +278,7 @@ def model_edges(relation: Relation, relations: dict[str, Relation], schema: Sche
     sql = relation.node.get("compiled_code")
     if not sql:
         raise ValueError(f"{relation.unique_id} has no compiled SQL: run `dbt compile`")
-    sqlglot_schema = ensure_schema(schema, dialect=DIALECT)
+    sqlglot_schema = ensure_schema(dict(schema), dialect=DIALECT)
     tree = qualify(
         sqlglot.parse_one(sql, dialect=DIALECT),
         dialect=DIALECT,

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from html import escape
 from importlib.resources import files
 
-from p2c.lineage.audit import SHOWN_LANGUAGES, AuditPack, ColumnAudit, Hop
-from p2c.lineage.evidence import LANGUAGE_NAMES, GuardingTest
+from p2c.lineage.column_evidence import LANGUAGE_NAMES, GuardingTest
 from p2c.lineage.graph import JOIN
+from p2c.lineage.pack_contents import SHOWN_LANGUAGES, AuditPack, ColumnAudit, Hop
 from p2c.lineage.svg import path_svg
 
 DOCUMENT_TITLES = {

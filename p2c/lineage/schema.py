@@ -15,7 +15,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 
-from p2c.lineage.artifacts import Artifacts, Relation
+from p2c.contract.artifacts import Artifacts, Relation
 
 DIALECT = "duckdb"
 SchemaDict = dict[str, dict[str, dict[str, dict[str, str]]]]
@@ -34,7 +34,7 @@ def derive_model_columns(compiled_sql: str, schema: SchemaDict) -> list[str]:
     tree = qualify(
         sqlglot.parse_one(compiled_sql, dialect=DIALECT),
         dialect=DIALECT,
-        schema=schema,
+        schema=dict(schema),
         validate_qualify_columns=False,
     )
     assert isinstance(tree, exp.Query)

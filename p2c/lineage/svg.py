@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from html import escape
 
-from p2c.lineage.audit import HEADER, Hop
 from p2c.lineage.graph import JOIN
+from p2c.lineage.pack_contents import HEADER, Hop
 
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 240, 40, 56, 12, 10
 MAX_LABEL = 34

@@ -436,6 +436,7 @@ class CompanyData:
         requested = submitted + dt.timedelta(days=rng.randint(7, 30))
         fulfilled = requested + dt.timedelta(days=rng.randint(0, 5))
         pattern = index % 12
+        dates: tuple[dt.date | None, dt.date | None, dt.date | None]
         if pattern <= 6:  # the usual case: requested date set (and Date Fulfilled unless still open)
             dates = (submitted, requested, fulfilled if pattern != 6 else None)
         elif pattern <= 8:
@@ -467,7 +468,7 @@ class CompanyData:
             "requestdeliveryby": dates[1],
             "datefulfilled": dates[2],
             "shipto_country": ship_to,
-            "totalamount": round(sum(float(line["extendedamount"]) for line in lines), 2),  # type: ignore[arg-type]
+            "totalamount": round(sum(float(str(line["extendedamount"])) for line in lines), 2),
             "statecode": state,
             "msdynce_processingstatus": processing,
             "msdynce_ismaintainedexternally": 0,
@@ -543,7 +544,8 @@ class CompanyData:
         """The invoice of order `index` (its lines are the order's lines)."""
         rng = random.Random(self._key("invoice", index))
         shipped = order["datefulfilled"] or order["requestdeliveryby"] or order["submitdate"]
-        invoice_date = shipped + dt.timedelta(days=rng.randint(0, 3))  # type: ignore[operator]
+        assert isinstance(shipped, dt.date)  # every order has at least its submit date
+        invoice_date = shipped + dt.timedelta(days=rng.randint(0, 3))
         number = self.invoice_number(index)
         name = f"{number} {order['customerid']}"
         header: Record = {
@@ -644,7 +646,7 @@ class CompanyData:
             "requestdeliveryby": effective + dt.timedelta(days=30) if quote % 4 != 2 else None,
             "closedon": effective + dt.timedelta(days=rng.randint(1, 6)) if state in (2, 3) else None,
             "shipto_country": codes[1] if quote % 3 == 0 else codes[0],
-            "totalamount": round(sum(float(line["extendedamount"]) for line in lines), 2),  # type: ignore[arg-type]
+            "totalamount": round(sum(float(str(line["extendedamount"])) for line in lines), 2),
             "statecode": state,
             "msdynce_ismaintainedexternally": 0,
             "msdynce_hasexternallymaintainedproductsonly": 0,
@@ -694,5 +696,5 @@ class CompanyData:
         return (record for name, record in self.stream(FAMILY_OF[table], (table,)) if name == table)
 
 
-def companies(seed: int, scale: int) -> tuple[CompanyData, ...]:
+def companies(seed: int, scale: int) -> tuple[CompanyData, CompanyData]:
     return CompanyData(USMF, seed, scale), CompanyData(GBSI, seed, scale)

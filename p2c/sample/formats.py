@@ -127,8 +127,8 @@ def _formatter(table_name: str, column: Column, locale: TextLocale) -> Callable[
             def label(value: object) -> str:
                 if value not in labels:
                     labels[value] = choice_label(
-                        table_name, column.logical_name, int(value), locale.language_code
-                    )  # type: ignore[call-overload]
+                        table_name, column.logical_name, int(str(value)), locale.language_code
+                    )
                 return labels[value]
 
             return label

@@ -9,7 +9,7 @@ import csv
 from functools import lru_cache
 
 from loaders.vocabulary import read_vocabulary
-from p2c.settings import CHOICE_LABELS
+from p2c.settings import choice_labels_path
 
 ENGLISH = 1033
 
@@ -43,7 +43,7 @@ def header(table_name: str, logical_name: str, language_code: int) -> str:
 
 @lru_cache(maxsize=16)
 def _choice_labels(language_code: int) -> dict[tuple[str, str, int], str]:
-    with CHOICE_LABELS.open(encoding="utf-8", newline="") as handle:
+    with choice_labels_path().open(encoding="utf-8", newline="") as handle:
         return {
             (row["table_name"], row["logical_name"], int(row["value"])): row["label"]
             for row in csv.DictReader(handle)

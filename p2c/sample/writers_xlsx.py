@@ -118,16 +118,16 @@ def _cell_writer(
         date_format = formats[kind]
 
         def write_date(sheet: Worksheet, row: int, col: int, value: object) -> None:
-            sheet.write_datetime(row, col, value, date_format)  # type: ignore[arg-type]
+            sheet.write_datetime(row, col, value, date_format)
 
         return write_date
     if kind in (Kind.MONEY, Kind.DECIMAL):
         number_format = formats[kind]
 
         def write_amount(sheet: Worksheet, row: int, col: int, value: object) -> None:
-            sheet.write_number(row, col, value, number_format)  # type: ignore[arg-type]
+            sheet.write_number(row, col, value, number_format)
 
         return write_amount
     if kind is Kind.INTEGER:
-        return lambda sheet, row, col, value: sheet.write_number(row, col, value)  # type: ignore[arg-type]
+        return lambda sheet, row, col, value: sheet.write_number(row, col, value)
     return lambda sheet, row, col, value: sheet.write_string(row, col, str(value))

@@ -6,10 +6,7 @@
       (archive table) or rejected with a reason (dualwrite_rejects).
     difference = source_rows - target_rows - rejected_rows is 0 when nothing was lost or counted twice.
 -#}
-{%- set entities = [
-    'account', 'contact', 'salesorder', 'salesorderdetail', 'quote', 'quotedetail',
-    'invoice', 'invoicedetail', 'product',
-] -%}
+{%- set entities = var('exported_entities') -%}
 
 with
 

@@ -8,7 +8,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from p2c.lineage.artifacts import Artifacts
+from p2c.contract.artifacts import Artifacts
+from p2c.lineage.column_evidence import (
+    GuardingTest,
+    Header,
+    Rule,
+    guarding_tests,
+    preferred_headers,
+    read_rules,
+    vocabulary_headers,
+)
+from p2c.lineage.column_paths import trace_column
 from p2c.lineage.declarations import (
     TARGET_SCHEMA,
     Declaration,
@@ -18,18 +28,8 @@ from p2c.lineage.declarations import (
     declared,
     target_relations,
 )
-from p2c.lineage.evidence import (
-    GuardingTest,
-    Header,
-    Rule,
-    guarding_tests,
-    preferred_headers,
-    read_rules,
-    vocabulary_headers,
-)
 from p2c.lineage.graph import LineageGraph, compute_lineage
-from p2c.lineage.landed import Landed, read_landed
-from p2c.lineage.paths import trace_column
+from p2c.lineage.landed_headers import Landed, read_landed
 
 HEADER = "header"
 SHOWN_LANGUAGES = (1033, 1053)

@@ -1,4 +1,6 @@
-"""`p2c load`: land every file, show progress for big files, print the summary, return the exit code."""
+"""`p2c load`'s work: find the export files, land each in its own transaction, show progress for big files.
+
+What it prints at the end is in loaders.report; the exit code is the CLI's (p2c.cli)."""
 
 from __future__ import annotations
 
@@ -6,59 +8,54 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from loaders.csv_exact import Reject
 from loaders.discover import discover
-from loaders.landing import LoadOptions, LoadResult, load_file, new_load_id
+from loaders.errors import LoaderError
+from loaders.landing import LoadOptions, LoadResult, LoadStatus, load_file, new_load_id
 from loaders.raw_schema import ensure_landing_zone
 from loaders.sniff import ZIP_MAGIC
+from loaders.sql import scalar
 from loaders.xlsx_reader import Sheet, read_workbook
 
 # Files smaller than this load in well under a second: a progress bar would only flicker.
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024
-# Rejected rows printed per file; all of them are in raw._rejects.
-REJECTS_SHOWN = 5
 
 
-def run_load(
+class NoExportFiles(LoaderError):
+    """None of the paths is, or holds, a file the loader can read."""
+
+
+@dataclass(frozen=True)
+class LandingRun:
+    """One `p2c load`: its id and a result per file (or workbook sheet)."""
+
+    load_id: str
+    results: list[LoadResult]
+
+    @property
+    def failed(self) -> list[LoadResult]:
+        return [r for r in self.results if r.status == LoadStatus.FAILED]
+
+
+def land(
     paths: list[Path],
     db_path: Path,
+    options: LoadOptions,
     *,
-    company: str | None = None,
-    entity: str | None = None,
-    encoding: str | None = None,
     console: Console | None = None,
-    options: LoadOptions | None = None,
-) -> int:
-    """Exit code 0 when every file was read (rows may still be rejected), 1 when any file failed."""
-    # Outside a terminal (CI logs, pipes) rich would wrap the summary at 80 columns: give it room.
-    console = console or Console(width=None if Console().is_terminal else 200)
-    options = options or LoadOptions(company=company, entity=entity, encoding=encoding)
+) -> LandingRun:
+    """Find the export files under `paths` and land each; a file that fails does not stop the others."""
     files = discover(paths)
     if not files:
-        console.print("[red]error:[/] no export files found in " + ", ".join(str(p) for p in paths))
-        return 1
+        raise NoExportFiles("no export files found in " + ", ".join(str(p) for p in paths))
     load_id, results = load_paths(files, db_path, options, console=console)
-    console.print(summary_table(results, load_id))
-    for result in results:
-        for reject in result.rejects[:REJECTS_SHOWN]:
-            console.print(f"[yellow]rejected:[/] {describe_reject(result, reject)}", highlight=False)
-        if len(result.rejects) > REJECTS_SHOWN:
-            more = len(result.rejects) - REJECTS_SHOWN
-            console.print(
-                f"[yellow]rejected:[/] {result.file}: {more} more rows, see raw._rejects", highlight=False
-            )
-    failed = [r for r in results if r.status == "failed"]
-    for result in failed:
-        where = result.file + (f" [sheet {result.sheet}]" if result.sheet else "")
-        console.print(f"[red]error:[/] {where}: {result.error}", highlight=False)
-    return 1 if failed else 0
+    return LandingRun(load_id, results)
 
 
 def load_paths(
@@ -93,10 +90,11 @@ class WorkbookPrefetch:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2c-xlsx")
         self._pending: dict[Path, Future[list[Sheet]]] = {}
-        landed = con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'raw' and table_name = '_files'"
-        ).fetchone()[0]
+        landed = scalar(
+            con,
+            "select count(*) from information_schema.tables"
+            " where table_schema = 'raw' and table_name = '_files'",
+        )
         sizes = con.execute("select distinct file_size from raw._files").fetchall() if landed else []
         self._landed_sizes = {size for (size,) in sizes}
 
@@ -152,45 +150,3 @@ def _poll(con: duckdb.DuckDBPyConnection, progress: Progress, task: TaskID, done
             continue
         if percent >= 0:
             progress.update(task, completed=percent)
-
-
-def describe_reject(result: LoadResult, reject: Reject) -> str:
-    """File, data row, physical line and column of one rejected row, in words."""
-    column = ""
-    if reject.column_position is not None:
-        column = f", column {reject.column_position}" + (
-            f" ({reject.column_name})" if reject.column_name else ""
-        )
-    return f"{result.file}: data row {reject.data_row} (line {reject.line}){column}: {reject.reason}"
-
-
-def summary_table(results: list[LoadResult], load_id: str) -> Table:
-    table = Table(title=f"p2c load {load_id}", show_lines=False)
-    for header in ("file", "sheet", "entity", "type", "read", "landed", "rejected", "status", "notes"):
-        table.add_column(header, justify="right" if header in ("read", "landed", "rejected") else "left")
-    styles = {"landed": "green", "replaced": "cyan", "unchanged": "dim", "skipped": "dim", "failed": "red"}
-    for r in results:
-        kind = r.file_type or ""
-        if r.file_type == "csv" and r.encoding:
-            kind += f" {r.encoding} {'tab' if r.delimiter == chr(9) else r.delimiter}"
-        notes = []
-        if r.detected_by and r.detected_by != "headers":
-            notes.append(f"entity by {r.detected_by}")
-        if r.unknown_headers:
-            notes.append("unknown headers: " + ", ".join(r.unknown_headers))
-        if r.duplicate_headers:
-            notes.append("duplicate headers: " + "; ".join(r.duplicate_headers))
-        if r.error:
-            notes.append(r.error)
-        table.add_row(
-            Path(r.file).name,
-            r.sheet or "",
-            r.entity or "",
-            kind,
-            str(r.rows_read),
-            str(r.rows_landed),
-            str(r.rows_rejected),
-            f"[{styles.get(r.status, '')}]{r.status}[/]",
-            "\n".join(notes),
-        )
-    return table

@@ -1,7 +1,8 @@
 """`p2c build`: run `dbt build` in-process with a live progress display, then summarize what it produced.
 
-Exit codes follow dbt's: 0 = everything built and every test passed (warnings allowed), 1 = a model, seed or
-test failed or errored, 2 = dbt could not run at all (bad arguments, broken project, locked DuckDB file)."""
+Exit codes (p2c.errors.ExitCode): OK = everything built and every test passed (warnings allowed),
+FAILED_ROWS = a model, seed or test failed or errored; when dbt cannot run at all (bad arguments, broken
+project, locked DuckDB file) a P2CError is raised, which the CLI shows as CANNOT_RUN."""
 
 from __future__ import annotations
 
@@ -15,11 +16,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loaders.raw_schema import ensure_landing_zone
-from p2c.build_summary import BuildSummary, collect_summary, render_summary
-from p2c.dbt_runner import DbtOutcome, dbt_args, invoke_dbt, parse_vars, release_duckdb
-from p2c.settings import PROJECT_DIR
-
-EXIT_OK, EXIT_FAILED, EXIT_UNHANDLED = 0, 1, 2
+from p2c.build.dbt import DbtOutcome, dbt_args, invoke_dbt, parse_vars, release_duckdb
+from p2c.build.summary import BuildSummary, collect_summary, render_summary
+from p2c.errors import DatabaseUnavailable, ExitCode, P2CError, UsageError
+from p2c.settings import project_dir as find_project_dir
 
 
 class BuildProgress:
@@ -111,25 +111,26 @@ def run_build(
     select: str | None = None,
     dbt_vars: Sequence[str] = (),
     *,
-    project_dir: Path = PROJECT_DIR,
+    project_dir: Path | None = None,
     console: Console | None = None,
-) -> int:
-    """Build the dbt project into `db_path` and print the summary; returns the process exit code."""
+) -> ExitCode:
+    """Build the dbt project into `db_path` and print the summary; returns the exit code."""
+    project_dir = project_dir or find_project_dir()
     # Outside a terminal (CI logs, pipes) rich would wrap the tables at 80 columns: give them room.
     console = console or Console(width=None if Console().is_terminal else 200)
-    err = Console(stderr=True)
     try:
         variables = parse_vars(dbt_vars)
     except ValueError as error:
-        err.print(f"[red]error:[/red] {error}")
-        return EXIT_UNHANDLED
+        raise UsageError(str(error)) from None
 
     try:
         prepare_database(db_path)
     except duckdb.Error as error:
         # Most often another process (a DuckDB UI, a running load) holds the single write lock.
-        err.print(f"[red]error:[/red] cannot open {db_path} for writing: {error}")
-        return EXIT_UNHANDLED
+        raise DatabaseUnavailable(
+            f"cannot open {db_path} for writing: {error}",
+            hint="close the other program that has the database open (a running p2c, a DuckDB UI)",
+        ) from None
 
     # dbt's own console log would interleave with ours: silence it, keep the debug log file (logs/dbt.log).
     args = dbt_args("build", project_dir=project_dir, select=select, dbt_vars=variables)
@@ -141,8 +142,7 @@ def run_build(
         release_duckdb()
 
     if outcome.exception is not None and not outcome.nodes:
-        err.print(f"[red]dbt could not run:[/red] {outcome.exception}")
-        return EXIT_UNHANDLED
+        raise P2CError(f"dbt could not run: {outcome.exception}", hint="details in logs/dbt.log")
 
     summary = collect_summary(outcome, db_path, project_dir)
     if select and not outcome.nodes:
@@ -159,9 +159,9 @@ def prepare_database(db_path: Path) -> None:
         ensure_landing_zone(con)
 
 
-def exit_code(outcome: DbtOutcome, summary: BuildSummary) -> int:
+def exit_code(outcome: DbtOutcome, summary: BuildSummary) -> ExitCode:
     if outcome.exception is not None:
-        return EXIT_UNHANDLED
+        raise P2CError(f"dbt stopped: {outcome.exception}", hint="details in logs/dbt.log")
     if not outcome.success or summary.failing:
-        return EXIT_FAILED
-    return EXIT_OK
+        return ExitCode.FAILED_ROWS
+    return ExitCode.OK

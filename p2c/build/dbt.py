@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from p2c.settings import DB_ENV_VAR, PROJECT_DIR
+from p2c.settings import DB_ENV_VAR
+from p2c.settings import project_dir as find_project_dir
 
 # dbt waits ~30 s for its usage-statistics endpoint when offline (dbt-core#9989): always opt out.
 _DBT_ENV = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
@@ -76,12 +77,14 @@ def dbt_environment(db_path: Path, extra_env: Mapping[str, str] | None = None) -
 def dbt_args(
     command: str,
     *,
-    project_dir: Path = PROJECT_DIR,
+    project_dir: Path | None = None,
     select: str | None = None,
     dbt_vars: Mapping[str, Any] | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
-    args = [command, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+    """The one way every caller spells a dbt invocation: project and profiles from the project folder."""
+    project_dir = project_dir or find_project_dir()
+    args = [*command.split(), "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
     if select:
         args += ["--select", select]
     if dbt_vars:
@@ -135,4 +138,4 @@ def release_duckdb() -> None:
     environment = getattr(DuckDBConnectionManager, "_ENV", None)
     if environment is not None:
         environment.close()
-    DuckDBConnectionManager.close_all_connections()
+    DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]

@@ -1,11 +1,10 @@
 """The closing summary of `p2c build`: node and test tallies, failing nodes, and what landed in `dualwrite`.
 
-Relations are found through dbt's manifest (target/manifest.json), so the summary follows the models' own
-schema and alias configuration instead of guessing table names."""
+Relations are found through dbt's manifest (target/manifest.json, read by p2c.contract.artifacts), so the
+summary follows the models' own schema and alias configuration."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,36 +15,20 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
-from loaders.raw_schema import quote_identifier
-from p2c.dbt_runner import DbtOutcome, NodeOutcome
+from p2c.build.dbt import DbtOutcome, NodeOutcome
+from p2c.contract.artifacts import ArtifactsMissing, Relation, load_artifacts
 
 # dualwrite: the re-initialized tables; archive: invoices, invoice lines, products (initial sync only)
 TARGET_SCHEMAS = ("dualwrite", "archive")
+# The audit models (models/marts/audit): every rejected row with its reason, and the completeness equations.
 REJECTS_MODEL = "dualwrite_rejects"
-# The first model name found wins; the last resort is any model whose name mentions reconciliation.
-RECONCILIATION_MODELS = ("dualwrite_reconciliation", "reconciliation")
-REASON_COLUMNS = ("reason", "reject_reason", "rejection_reason")
-# A short machine-readable reason, when the rejects model has one, groups better than free text.
-REASON_CODE_COLUMNS = ("reason_code", "reject_reason_code")
+RECONCILIATION_MODEL = "dualwrite_reconciliation"
 MAX_CATEGORY_LENGTH = 40
 MAX_REASONS_PER_ENTITY = 6
-ENTITY_COLUMNS = ("entity", "table_name", "source_table", "entity_name")
 FAILING_STATUSES = frozenset({"error", "fail", "runtime error", "partial success"})
 # dbt's resource types, as the summary names them
 KIND_LABELS = {"model": "models", "seed": "seeds", "snapshot": "snapshots", "test": "data tests"}
 KIND_LABELS["unit_test"] = "unit tests"
-
-
-@dataclass(frozen=True)
-class ModelRelation:
-    name: str
-    schema: str
-    identifier: str
-    materialized: str
-
-    @property
-    def sql_name(self) -> str:
-        return f"{quote_identifier(self.schema)}.{quote_identifier(self.identifier)}"
 
 
 @dataclass(frozen=True)
@@ -68,31 +51,10 @@ class BuildSummary:
     notes: list[str] = field(default_factory=list)
 
 
-def manifest_models(project_dir: Path, target_dir: Path | None = None) -> dict[str, ModelRelation]:
-    """Model name -> relation, from the manifest the invocation just wrote (empty if there is none).
-
-    dbt writes it to target/ of the project, or where DBT_TARGET_PATH says."""
-    target_dir = target_dir or Path(os.environ.get("DBT_TARGET_PATH") or project_dir / "target")
-    if not target_dir.is_absolute():
-        target_dir = project_dir / target_dir
-    manifest_path = target_dir / "manifest.json"
-    if not manifest_path.exists():
-        return {}
-    nodes = json.loads(manifest_path.read_text(encoding="utf-8")).get("nodes", {})
-    models: dict[str, ModelRelation] = {}
-    for node in nodes.values():
-        if node.get("resource_type") != "model":
-            continue
-        materialized = node.get("config", {}).get("materialized", "")
-        if materialized == "ephemeral":
-            continue
-        models[node["name"]] = ModelRelation(
-            name=node["name"],
-            schema=node["schema"],
-            identifier=node.get("alias") or node["name"],
-            materialized=materialized,
-        )
-    return models
+def build_target_dir(project_dir: Path) -> Path:
+    """Where the invocation wrote its artifacts: target/ of the project, or where DBT_TARGET_PATH says."""
+    target_dir = Path(os.environ.get("DBT_TARGET_PATH") or project_dir / "target")
+    return target_dir if target_dir.is_absolute() else project_dir / target_dir
 
 
 def tally(outcome: DbtOutcome) -> dict[str, Counter[str]]:
@@ -108,24 +70,13 @@ def _existing_relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     return {(schema, name) for schema, name in rows}
 
 
-def _columns(con: duckdb.DuckDBPyConnection, relation: ModelRelation) -> list[str]:
-    return [row[0] for row in con.execute(f"describe {relation.sql_name}").fetchall()]
-
-
-def _pick_reconciliation(models: dict[str, ModelRelation]) -> ModelRelation | None:
-    for name in RECONCILIATION_MODELS:
-        if name in models:
-            return models[name]
-    candidates = sorted(name for name in models if "reconciliation" in name)
-    return models[candidates[0]] if candidates else None
-
-
 def collect_summary(outcome: DbtOutcome, db_path: Path, project_dir: Path) -> BuildSummary:
     summary = BuildSummary(tallies=tally(outcome))
     summary.failing = [n for n in outcome.nodes if n.status in FAILING_STATUSES]
     summary.warned = [n for n in outcome.nodes if n.status == "warn"]
-    models = manifest_models(project_dir)
-    if not models:
+    try:
+        models = load_artifacts(build_target_dir(project_dir)).models()
+    except ArtifactsMissing:
         summary.notes.append("no manifest: dbt did not parse the project")
         return summary
     try:
@@ -136,46 +87,42 @@ def collect_summary(outcome: DbtOutcome, db_path: Path, project_dir: Path) -> Bu
     return summary
 
 
-def _read_results(summary: BuildSummary, models: dict[str, ModelRelation], db_path: Path) -> None:
-    rejects = models.get(REJECTS_MODEL)
-    reconciliation = _pick_reconciliation(models)
-    special = {m.name for m in (rejects, reconciliation) if m is not None}
+def _read_results(summary: BuildSummary, models: dict[str, Relation], db_path: Path) -> None:
     targets = sorted(
-        (m for m in models.values() if m.schema in TARGET_SCHEMAS and m.name not in special),
+        (
+            m
+            for m in models.values()
+            if m.schema in TARGET_SCHEMAS and m.model_name not in (REJECTS_MODEL, RECONCILIATION_MODEL)
+        ),
         key=lambda m: (TARGET_SCHEMAS.index(m.schema), m.identifier),
     )
     # Read-only: the build is over, and a reader never blocks the next writer for long.
     with duckdb.connect(str(db_path), read_only=True) as con:
         existing = _existing_relations(con)
+
+        def built(relation: Relation | None) -> bool:
+            return relation is not None and (relation.schema, relation.identifier) in existing
+
         for model in targets:
-            if (model.schema, model.identifier) in existing:
+            if built(model):
                 (count,) = con.execute(f"select count(*) from {model.sql_name}").fetchone() or (0,)
-                summary.table_rows.append((f"{model.schema}.{model.identifier}", int(count)))
-        if rejects is not None and (rejects.schema, rejects.identifier) in existing:
+                summary.table_rows.append((model.name, int(count)))
+        rejects, reconciliation = models.get(REJECTS_MODEL), models.get(RECONCILIATION_MODEL)
+        if rejects is not None and built(rejects):
             summary.rejects = _rejects_by_reason(con, rejects)
         else:
             summary.notes.append(f"model {REJECTS_MODEL} was not built: no rejects to show")
-        if reconciliation is not None and (reconciliation.schema, reconciliation.identifier) in existing:
-            cursor = con.execute(f"select * from {reconciliation.sql_name} order by 1")
+        if reconciliation is not None and built(reconciliation):
+            cursor = con.execute(f"select * from {reconciliation.sql_name} order by entity")
             summary.reconciliation_columns = [d[0] for d in cursor.description or []]
             summary.reconciliation = [tuple(row) for row in cursor.fetchall()]
         else:
-            summary.notes.append("no reconciliation model was built")
+            summary.notes.append(f"model {RECONCILIATION_MODEL} was not built: no reconciliation to show")
 
 
-def _rejects_by_reason(con: duckdb.DuckDBPyConnection, rejects: ModelRelation) -> list[RejectGroup]:
-    columns = _columns(con, rejects)
-    code = next((c for c in REASON_CODE_COLUMNS if c in columns), None)
-    reason = next((c for c in REASON_COLUMNS if c in columns), None)
-    if code is None and reason is None:
-        return [RejectGroup("?", f"(no reason column among {', '.join(REASON_COLUMNS)})", 0, "")]
-    entity = next((c for c in ENTITY_COLUMNS if c in columns), None)
-    entity_sql = f"cast({quote_identifier(entity)} as varchar)" if entity else "'-'"
-    code_sql = f"cast({quote_identifier(code)} as varchar)" if code else "cast(null as varchar)"
-    reason_sql = f"cast({quote_identifier(reason)} as varchar)" if reason else code_sql
+def _rejects_by_reason(con: duckdb.DuckDBPyConnection, rejects: Relation) -> list[RejectGroup]:
     rows = con.execute(
-        f"select {entity_sql} as entity, {code_sql} as code, {reason_sql} as reason, count(*) as n"
-        f" from {rejects.sql_name} group by all"
+        f"select entity, reason_code, reason, count(*) as n from {rejects.sql_name} group by all"
     ).fetchall()
     groups: dict[tuple[str, str], RejectGroup] = {}
     for entity_value, code_value, reason_value, n in rows:

@@ -1,4 +1,7 @@
-"""dbt's artifacts (manifest, catalog, run results): read once, looked up by relation."""
+"""dbt's artifacts (manifest, catalog, run results): read once, looked up by relation.
+
+The one reader of dbt's target files: the build summary, the lineage, the row provenance and the uploader all
+find models, their relations and their columns here."""
 
 from __future__ import annotations
 
@@ -7,13 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loaders.sql import quote_identifier
+from p2c.errors import ArtifactsMissing
+
+__all__ = ["CATALOG", "MANIFEST", "RUN_RESULTS"]
+__all__ += ["Artifacts", "ArtifactsMissing", "Relation", "load_artifacts"]
+
 MANIFEST = "manifest.json"
 CATALOG = "catalog.json"
 RUN_RESULTS = "run_results.json"
-
-
-class ArtifactsMissing(RuntimeError):
-    """The target directory lacks a compiled manifest: run `dbt compile` (or `p2c build`) first."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,29 @@ class Relation:
     @property
     def name(self) -> str:
         return f"{self.schema}.{self.identifier}"
+
+    @property
+    def sql_name(self) -> str:
+        """The relation quoted for SQL (`"dualwrite"."account"`)."""
+        return f"{quote_identifier(self.schema)}.{quote_identifier(self.identifier)}"
+
+    @property
+    def model_name(self) -> str:
+        return str(self.node.get("name") or self.identifier)
+
+    @property
+    def materialized(self) -> str:
+        return str((self.node.get("config") or {}).get("materialized") or "")
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The node's `meta` (dbt >= 1.10 keeps it under config.meta; older manifests at the top)."""
+        config_meta = (self.node.get("config") or {}).get("meta") or {}
+        return dict(config_meta or self.node.get("meta") or {})
+
+    def yaml_columns(self) -> list[str]:
+        """The columns the model's YAML declares, in order (an enforced contract makes them the table's)."""
+        return [str(name).lower() for name in (self.node.get("columns") or {})]
 
 
 @dataclass(frozen=True)
@@ -59,6 +87,14 @@ class Artifacts:
             found[relation.name] = relation
         return found
 
+    def models(self) -> dict[str, Relation]:
+        """Every built (non-ephemeral) model by model name."""
+        return {
+            relation.model_name: relation
+            for relation in self.relations().values()
+            if relation.resource_type == "model" and relation.materialized != "ephemeral"
+        }
+
     def catalog_columns(self, unique_id: str) -> list[str] | None:
         """Column names in the warehouse per catalog.json (ordered by index), or None when not catalogued."""
         if not self.catalog:
@@ -74,7 +110,8 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     with path.open(encoding="utf-8") as handle:
-        return json.load(handle)
+        document: dict[str, Any] = json.load(handle)
+    return document
 
 
 def load_artifacts(target_dir: Path) -> Artifacts:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from p2c.lineage.artifacts import Artifacts
+from p2c.contract.artifacts import Artifacts
 from p2c.lineage.graph import LineageGraph
 
 RULES_SEED = "procedure_rules"

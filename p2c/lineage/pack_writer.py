@@ -1,4 +1,4 @@
-"""`p2c lineage --out DIR`: the auditor's pack.
+"""`p2c lineage pack --out DIR`: the auditor's pack.
 
     DIR/report.html        self-contained report (offline; search; graph per column)
     DIR/lineage.csv|json   one row per edge of every dualwrite column's path
@@ -15,16 +15,17 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from p2c.lineage.artifacts import RUN_RESULTS, Artifacts, load_artifacts
-from p2c.lineage.audit import AuditPack, build_audit
+from p2c.contract.artifacts import RUN_RESULTS, Artifacts, load_artifacts
+from p2c.errors import P2CError
 from p2c.lineage.docs_site import write_docs_site
 from p2c.lineage.export import write_csv, write_json
+from p2c.lineage.pack_contents import AuditPack, build_audit
 from p2c.lineage.report_html import render_report
-from p2c.settings import PROJECT_DIR
+from p2c.settings import project_dir as find_project_dir
 
 
-class DocsGenerateFailed(RuntimeError):
-    pass
+class DocsGenerateFailed(P2CError):
+    """dbt could not compile the project or generate its docs against the database."""
 
 
 @dataclass
@@ -38,10 +39,12 @@ class PackResult:
 def run_dbt_into(command: list[str], db_path: Path, project_dir: Path, target: Path) -> None:
     """Run a dbt command against the database with its artifacts written to `target` (never ./target, whose
     manifest other commands rewrite without compiled SQL and whose run_results.json belongs to the build)."""
-    from p2c.dbt_runner import invoke_dbt
+    from p2c.build.dbt import dbt_args, invoke_dbt
 
-    args = [*command, "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
-    outcome = invoke_dbt([*args, "--target-path", str(target)], db_path)
+    args = dbt_args(
+        " ".join(command), project_dir=project_dir, extra=["--quiet", "--target-path", str(target)]
+    )
+    outcome = invoke_dbt(args, db_path)
     if not outcome.success:
         raise DocsGenerateFailed(f"dbt {' '.join(command)} failed: {outcome.exception or 'see the dbt log'}")
 
@@ -72,7 +75,7 @@ def _is_current(manifest: Path, project_dir: Path) -> bool:
         return False
     written = manifest.stat().st_mtime
     sources = [project_dir / "dbt_project.yml"]
-    for folder in ("models", "macros", "seeds"):
+    for folder in ("models", "macros", "seeds", "data-tests"):
         sources.extend(path for path in (project_dir / folder).rglob("*") if path.is_file())
     return all(path.stat().st_mtime <= written for path in sources if path.exists())
 
@@ -88,10 +91,11 @@ def write_pack(
     out_dir: Path,
     db_path: Path | None,
     *,
-    project_dir: Path = PROJECT_DIR,
+    project_dir: Path | None = None,
     build_target: Path | None = None,
     docs: bool = True,
 ) -> PackResult:
+    project_dir = project_dir or find_project_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     build_target = build_target or project_dir / "target"
     with tempfile.TemporaryDirectory(prefix="p2c-lineage-") as scratch:
