@@ -151,6 +151,59 @@ def build(
     raise typer.Exit(run_build(resolve_db_path(db), select=select, dbt_vars=var or []))
 
 
+@app.command()
+@_reported
+def emulator(
+    state: Annotated[Path, typer.Option(help="State file of the emulated environment (created if missing).")],
+    port: Annotated[int, typer.Option(help="HTTPS port on 127.0.0.1.")] = 8443,
+    seed_from: Annotated[
+        Path | None, typer.Option(help="DuckDB file of `p2c load`: seeds a new state file only.")
+    ] = None,
+    ca_cert: Annotated[
+        Path | None, typer.Option(help="Where to write the local CA certificate (for REQUESTS_CA_BUNDLE).")
+    ] = None,
+    client_id: Annotated[
+        list[str] | None,
+        typer.Option(help="Application user (repeatable); secrets from P2C_CLIENT_SECRET, _2, ..."),
+    ] = None,
+    limits: Annotated[
+        str | None, typer.Option(help="Service protection, e.g. requests=600,window=10,cost_ms=5,dop=8.")
+    ] = None,
+    faults: Annotated[
+        str | None, typer.Option(help="Injected faults, e.g. 429=0.10,503=0.05,drop=0.02,token_lifetime=30.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed of the injected faults.")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option(help="Schema option NAME=true|false, e.g. company_read_only=true.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option(help="Log each request (method, path, status, ms).")] = False,
+) -> None:
+    """Run a local Dataverse Web API emulator (HTTPS, token service, service protection) until Ctrl-C."""
+    import os
+
+    from p2c.emulator.cli import parse_options, secrets_for
+    from p2c.emulator.server import run_emulator
+
+    if not client_id:
+        raise UsageError("give at least one --client-id (its secret in P2C_CLIENT_SECRET)")
+    users = secrets_for(list(client_id), os.environ)
+    code = run_emulator(
+        port,
+        seed_from,
+        state,
+        ca_cert,
+        users[0][0],
+        users[0][1],
+        limits,
+        faults,
+        extra_users=users[1:],
+        seed=seed,
+        verbose=verbose,
+        options=parse_options(list(option or [])),
+    )
+    raise typer.Exit(code)
+
+
 @lineage_app.command("pack")
 @_reported
 def lineage_pack(

@@ -10,6 +10,7 @@ moving modules around does not break it."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+import p2c.emulator
 from p2c.cli import app
 from p2c.contract.artifacts import load_artifacts
 from p2c.contract.dataverse import COMPANY_COLUMN, TableContract, contract_problems, read_contracts
@@ -395,3 +397,33 @@ def test_trace_of_an_order_line_on_the_command_line(chain: Chain) -> None:
     partial = CliRunner().invoke(app, [*args[:-3], "--db", str(chain.db), "--target", str(chain.target)])
     assert partial.exit_code == 2
     assert "found by company and salesorderid, sequencenumber" in partial.stderr
+
+
+def test_the_contract_agrees_with_the_documented_schema(chain: Chain) -> None:
+    """The model YAML (our contract) against the emulator's schema, which is generated from the reference
+    material and never from the YAML: a wrong entity set, navigation property or target fails here."""
+    documented = json.loads((Path(p2c.emulator.__file__).parent / "schema.json").read_text(encoding="utf-8"))
+    tables = documented["tables"]
+    entity_sets = {name: table["entity_set"] for name, table in tables.items()}
+    disagreements = []
+    for name, contract in read_contracts(load_artifacts(chain.target)).items():
+        if entity_sets.get(name) != contract.entity_set:
+            disagreements.append(
+                f"{name}: entity set {contract.entity_set} (documented {entity_sets.get(name)})"
+            )
+            continue
+        navigation = {
+            (nav, entity_sets.get(target))
+            for lookup in tables[name]["lookups"].values()
+            for target, nav in lookup["targets"].items()
+        }
+        for lookup in contract.lookups.values():
+            if (lookup.navigation_property, lookup.target_entity_set) not in navigation:
+                disagreements.append(
+                    f"{name}.{lookup.column}: {lookup.navigation_property} -> {lookup.target_entity_set}"
+                    " is not a documented navigation property"
+                )
+        for column in contract.initialize:
+            if column not in contract.lookups and column not in tables[name]["columns"]:
+                disagreements.append(f"{name}.{column}: not a documented column")
+    assert disagreements == []

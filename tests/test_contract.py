@@ -28,6 +28,7 @@ def _block(**changes: Any) -> dict[str, Any]:
         "entity_set": "accounts",
         "alternate_key": ["accountnumber", "msdyn_company"],
         "alternate_key_confidence": "CONFIRMED",
+        "initialize": ["msdyn_company", "msdyn_customergroupid"],
         "lookups": {
             "msdyn_company": {
                 "navigation_property": "msdyn_company",
@@ -59,12 +60,17 @@ def test_each_gap_is_a_problem() -> None:
     lookups = _block()["lookups"]
     del lookups["msdyn_customergroupid"]  # a lookup column without its entry
     lookups["parentcustomerid"] = dict(lookups["msdyn_company"])  # an entry without its column
-    block = _block(alternate_key=["accountnumber", "msdyn_company", "accountid"], lookups=lookups)
+    block = _block(
+        alternate_key=["accountnumber", "msdyn_company", "accountid"],
+        lookups=lookups,
+        initialize=["msdyn_company", "_source_record_id"],
+    )
     problems = contract_problems(table_contract(_relation(block, [c for c in COLUMNS if c[0] != "_"])))
     assert problems == [
         "account: key column accountid is not a column of the model",
         "account: record id column _source_record_id is not a column of the model",
         "account: lookup parentcustomerid is not a column of the model",
+        "account: initialized column _source_record_id is not a written column of the model",
         "account: column msdyn_customergroupid is named like a lookup but has no lookups entry "
         "(declare it under lookups, or under text_columns with the reason)",
     ]

@@ -10,6 +10,7 @@ Block shape (YAML, under the model's `config.meta.dataverse`):
     alternate_key: [accountnumber, msdyn_company]      # the business key of a row, in this order
     alternate_key_confidence: CONFIRMED
     record_id_column: _source_record_id                # optional; this is the default
+    initialize: [msdyn_company, customertypecode, ...] # the columns initialization writes, nothing else
     text_columns: {msdyn_contactpersonid: why}         # optional: columns named like lookups that are not
     lookups:
       msdyn_company: {navigation_property: msdyn_company, target_entity_set: cdm_companies,
@@ -67,6 +68,7 @@ class TableContract:
     lookups: dict[str, Lookup]
     text_columns: dict[str, str]
     columns: tuple[str, ...]  # every column of the model, in YAML (= table) order
+    initialize: tuple[str, ...] = ()  # the columns the procedure initializes: all that is ever written
 
     @property
     def business_key(self) -> tuple[str, ...]:
@@ -76,7 +78,7 @@ class TableContract:
 
     @property
     def written_columns(self) -> tuple[str, ...]:
-        """The columns initialization writes (provenance is never written)."""
+        """Every column that may reach Dataverse (provenance never does); `initialize` is what is written."""
         return tuple(c for c in self.columns if not c.startswith(PROVENANCE_PREFIX))
 
 
@@ -136,6 +138,7 @@ def table_contract(relation: Relation) -> TableContract:
         lookups={str(c).lower(): _lookup(str(c), b, where) for c, b in lookups.items()},
         text_columns={str(c).lower(): str(why) for c, why in (block.get("text_columns") or {}).items()},
         columns=tuple(relation.yaml_columns()),
+        initialize=_names(block, "initialize", where) if "initialize" in block else (),
     )
 
 
@@ -163,6 +166,11 @@ def contract_problems(contract: TableContract) -> list[str]:
     for column in contract.lookups:
         if column not in columns:
             problems.append(f"lookup {column} is not a column of the model")
+    if not contract.initialize:
+        problems.append("meta.dataverse.initialize names no column: the upload would write nothing")
+    for column in contract.initialize:
+        if column not in columns or column.startswith(PROVENANCE_PREFIX):
+            problems.append(f"initialized column {column} is not a written column of the model")
     for column in contract.text_columns:
         if column in contract.lookups:
             problems.append(f"{column} is declared both a lookup and a text column")

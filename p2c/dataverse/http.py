@@ -1,0 +1,218 @@
+"""One application user's connection to Dataverse: its session, token, throttle, retries.
+
+`UserChannel.send` is the only place a request leaves the client. It
+* adds the standard OData headers and the bearer token (never logged, never in an error);
+* waits out a 429 for exactly the `Retry-After` seconds, holding back this user only;
+* retries 5xx answers, timeouts and dropped connections with exponential backoff and full jitter, up to
+  `max_attempts` sends. This is safe because every write the client makes is an idempotent update by
+  record id: sending it twice leaves the record as sending it once;
+* on a 401 fetches a fresh token once and sends again; a second 401 is an `AuthenticationError`;
+* never retries any other 4xx;
+* adopts the `x-ms-dop-hint` of every answer as this user's parallelism (capped);
+* returns the response with `RequestStats` (sends, throttle seconds) or raises a typed `DataverseError`
+  carrying them."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.client import RemoteDisconnected
+from urllib.parse import urlparse
+
+import requests
+
+from p2c.dataverse.auth import TokenProvider, is_certificate_failure
+from p2c.dataverse.errors import (
+    AuthenticationError,
+    DataverseTerminalError,
+    DataverseTransientError,
+    error_from_response,
+)
+from p2c.dataverse.options import ClientOptions
+from p2c.dataverse.results import RequestStats
+from p2c.dataverse.session import BearerAuth, TimeoutSession, new_session
+from p2c.dataverse.throttle import Backoff, UserThrottle, parse_retry_after
+
+log = logging.getLogger("p2c.dataverse")
+
+BASE_HEADERS = {
+    "OData-MaxVersion": "4.0",
+    "OData-Version": "4.0",
+    "Accept": "application/json",
+}
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+# What a dropped or broken connection looks like through requests (RemoteDisconnected arrives wrapped in
+# ConnectionError; listed for the rare path where http.client raises it bare).
+DROPPED = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    RemoteDisconnected,
+)
+
+
+@dataclass
+class Exchange:
+    response: requests.Response
+    stats: RequestStats
+
+
+class UserChannel:
+    """Everything that belongs to one Dataverse user: session, token, throttle state. Thread-safe."""
+
+    def __init__(
+        self,
+        environment_url: str,
+        tokens: TokenProvider,
+        options: ClientOptions,
+        *,
+        on_limit_change: Callable[[], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.environment_url = environment_url.rstrip("/")
+        self.api_root = f"{self.environment_url}/api/data/{options.api_version}/"
+        self.tokens = tokens
+        self.label = tokens.label
+        self.options = options
+        self.throttle = UserThrottle(
+            max_parallel=options.max_parallel_per_user, initial_parallel=options.initial_parallel_per_user
+        )
+        self.session: TimeoutSession = new_session(
+            options.timeout, pool_size=options.max_parallel_per_user + 2
+        )
+        self._backoff = Backoff(options.backoff_base_s, options.backoff_cap_s)
+        self._rng = rng or random.Random()
+        self._rng_lock = threading.Lock()
+        self._on_limit_change = on_limit_change
+        self._host = urlparse(self.environment_url).netloc.lower()
+
+    def __repr__(self) -> str:
+        return f"UserChannel({self.label!r}, {self.environment_url!r}, limit={self.throttle.limit})"
+
+    def url(self, path: str) -> str:
+        """An absolute URL for a path relative to the API root (or an absolute URL on this host, as given)."""
+        if path.startswith(("https://", "http://")):
+            if urlparse(path).netloc.lower() != self._host:
+                # a nextLink (or anything else) pointing elsewhere would receive our bearer token
+                raise DataverseTerminalError(
+                    f"refusing to send a token to another host: {urlparse(path).netloc}"
+                )
+            return path
+        return self.api_root + path.lstrip("/")
+
+    def _delay(self, attempt: int) -> float:
+        with self._rng_lock:
+            return self._backoff.delay(attempt, self._rng)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        what: str = "",
+    ) -> Exchange:
+        """Send one request with retries; the 2xx response, or a typed error for anything else."""
+        url = self.url(path)
+        what = what or f"{method} {path.split('?')[0]}"
+        stats = RequestStats(user=self.label)
+        request_headers = dict(BASE_HEADERS)
+        if body is not None:
+            request_headers["Content-Type"] = JSON_CONTENT_TYPE
+        request_headers.update(headers or {})
+        refreshed = False
+        throttled = 0
+        failures = 0  # sends that ended in a 5xx or a broken connection
+        token = self.tokens.token()
+        while True:
+            stats.throttle_wait_s += self.throttle.wait_until_open()
+            stats.attempts += 1
+            try:
+                response = self.session.request(
+                    method, url, data=body, headers=request_headers, auth=BearerAuth(token)
+                )
+            except requests.exceptions.SSLError as exc:
+                if is_certificate_failure(exc):  # an untrusted certificate stays untrusted: no retry
+                    raise DataverseTerminalError(
+                        f"{what} failed: the server's TLS certificate is not trusted ({self._describe(exc)})",
+                        request=what,
+                        stats=stats,
+                        hint="a private CA's certificate goes in REQUESTS_CA_BUNDLE",
+                    ) from None
+                failures += 1
+                if failures >= self.options.max_attempts:
+                    raise DataverseTransientError(
+                        f"{what} failed: TLS error after {stats.attempts} sends", request=what, stats=stats
+                    ) from None
+                self._sleep_backoff(failures, stats)
+                continue
+            except DROPPED as exc:
+                failures += 1
+                log.debug("%s %s: %s (send %d)", self.label, what, type(exc).__name__, stats.attempts)
+                if failures >= self.options.max_attempts:
+                    raise DataverseTransientError(
+                        f"{what} failed: {type(exc).__name__} after {stats.attempts} sends"
+                        f" ({self._describe(exc)})",
+                        request=what,
+                        stats=stats,
+                    ) from None
+                self._sleep_backoff(failures, stats)
+                continue
+            if (
+                self.throttle.observe_dop_hint(response.headers.get("x-ms-dop-hint"))
+                and self._on_limit_change
+            ):
+                self._on_limit_change()
+            status = response.status_code
+            log.debug("%s %s -> %d (send %d)", self.label, what, status, stats.attempts)
+            if status < 400:
+                return Exchange(response, stats)
+            if status == 401 and not refreshed:
+                refreshed = True
+                token = self.tokens.refresh(token)
+                continue
+            if status == 401:
+                error = error_from_response(response, request=what, stats=stats)
+                raise AuthenticationError(
+                    f"{what}: Dataverse refused a fresh token for {self.label} (HTTP 401)"
+                    + (f": {error.service_message}" if error.service_message else ""),
+                    status=401,
+                    code=error.code,
+                    service_message=error.service_message,
+                    request=what,
+                    stats=stats,
+                    hint="check that the application user exists in this environment and is enabled",
+                )
+            if status == 429:
+                throttled += 1
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                if throttled > self.options.max_throttle_retries:
+                    raise error_from_response(response, request=what, stats=stats)
+                # No Retry-After: Microsoft's reference policy waits 2^attempt seconds instead.
+                self.throttle.hold_for(wait if wait is not None else float(2 ** min(throttled, 6)))
+                continue
+            if status >= 500:
+                failures += 1
+                if failures >= self.options.max_attempts:
+                    raise error_from_response(response, request=what, stats=stats)
+                self._sleep_backoff(failures, stats)
+                continue
+            raise error_from_response(response, request=what, stats=stats)
+
+    def _sleep_backoff(self, failures: int, stats: RequestStats) -> None:
+        delay = self._delay(failures)
+        stats.backoff_wait_s += delay
+        time.sleep(delay)
+
+    @staticmethod
+    def _describe(exc: BaseException) -> str:
+        # requests' messages name the URL and the socket error, never headers; keep the first line short
+        return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+
+    def close(self) -> None:
+        self.session.close()

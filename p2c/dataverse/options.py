@@ -1,0 +1,80 @@
+"""Tuning and behaviour switches of the Dataverse client, with defaults that are safe for a first load.
+
+Defaults and why:
+* 100 rows per bulk request: Microsoft suggests "100 - 1,000 records per request is a reasonable place to
+  start if the size of the record data is small and there are no plug-ins"; the low end keeps the
+  bisection of a failed UpdateMultiple short and each request well inside the execution-time limit.
+* Parallelism: the server's `x-ms-dop-hint` decides, capped at 16 per user by default (never above 51:
+  the concurrency limit is 52). Until a hint arrives the client runs 4 requests per user.
+* 5 attempts for 5xx, timeouts and dropped connections (exponential backoff with full jitter from 0.5 s,
+  capped at 30 s); 429 answers are waited out as `Retry-After` says, up to 20 times per request.
+* Timeouts 10 s to connect, 120 s to read (the .NET ServiceClient allows 4 minutes; Microsoft's Python SDK
+  120 s for writes).
+* The migration headers are off: bypassing custom plug-ins needs the `prvBypassCustomBusinessLogic`
+  privilege, and suppressing flows silently skips Power Automate runs. Turn them on knowingly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from p2c.dataverse.throttle import HARD_MAX_PARALLEL
+from p2c.errors import UsageError
+
+BYPASS_VALUES = frozenset({"", "CustomSync", "CustomAsync", "CustomSync,CustomAsync"})
+
+
+class BulkMode(StrEnum):
+    """How `update_many` sends rows."""
+
+    AUTO = "auto"  # UpdateMultiple where sdkmessagefilters says the table supports it, else $batch
+    UPDATE_MULTIPLE = "update-multiple"  # insist on UpdateMultiple (still probed: fails if unsupported)
+    BATCH = "batch"  # $batch with continue-on-error
+    SINGLE = "single"  # one PATCH per row
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    api_version: str = "v9.2"
+    max_parallel_per_user: int = 16
+    initial_parallel_per_user: int = 4
+    max_attempts: int = 5
+    max_throttle_retries: int = 20
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
+    batch_size: int = 100
+    bulk_mode: BulkMode = BulkMode.AUTO
+    page_size: int = 5000
+    ids_per_query: int = 100
+    # MSCRM.BypassBusinessLogicExecution: "", "CustomSync", "CustomAsync" or "CustomSync,CustomAsync"
+    bypass_business_logic: str = ""
+    # MSCRM.SuppressCallbackRegistrationExpanderJob: true (no Power Automate flow runs for these writes)
+    suppress_flows: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_parallel_per_user <= HARD_MAX_PARALLEL:
+            raise UsageError(f"max parallel requests per user must be 1..{HARD_MAX_PARALLEL}")
+        if self.max_attempts < 1 or self.batch_size < 1 or self.page_size < 1 or self.ids_per_query < 1:
+            raise UsageError("attempts, batch size, page size and ids per query must be at least 1")
+        if self.batch_size > 1000:
+            raise UsageError("a $batch holds at most 1000 requests: use a batch size of 1000 or less")
+        if self.bypass_business_logic not in BYPASS_VALUES:
+            raise UsageError(
+                f"bypass_business_logic must be one of {sorted(BYPASS_VALUES)}, "
+                f"not {self.bypass_business_logic!r}"
+            )
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout_s, self.read_timeout_s)
+
+    def write_headers(self) -> dict[str, str]:
+        """The optional migration headers for writes (empty unless switched on)."""
+        headers: dict[str, str] = {}
+        if self.bypass_business_logic:
+            headers["MSCRM.BypassBusinessLogicExecution"] = self.bypass_business_logic
+        if self.suppress_flows:
+            headers["MSCRM.SuppressCallbackRegistrationExpanderJob"] = "true"
+        return headers

@@ -1,0 +1,174 @@
+"""Service protection limits per user, as Dataverse applies them (`dataverse-web-api.md` §4.1).
+
+Each application user (client id of the bearer token) has its own budget over a sliding window:
+  * number of requests      -> 429, -2147015902 / 0x80072322
+  * combined execution time -> 429, -2147015903 / 0x80072321
+  * concurrent requests     -> 429, -2147015898 / 0x80072326 (checked immediately)
+Every answer carries `x-ms-dop-hint`, and 429s carry `Retry-After` in whole seconds: the time until enough of
+the window has passed for the request to be accepted.
+
+`--limits requests=600,window=10,execution=120,concurrency=52,cost_ms=5,dop=8` scales Dataverse's 6,000
+requests / 1,200 s execution per 300 s window. `cost_ms` is the execution time charged (and slept) for every
+written record, so throughput has a real ceiling. For one user sending batches of B records with P requests
+in flight (P <= concurrency):
+
+    records/s <= min( execution * 1000 / (cost_ms * window),   # execution-time budget
+                      P * 1000 / cost_ms,                      # each in-flight request sleeps B * cost_ms
+                      requests / window * B )                  # request-count budget
+
+e.g. the defaults give min(2400, P * 200, 60 * B) records/s (measured: P=8, B=50 -> ~1,300 of 1,600;
+the rest is TLS and SQLite overhead). Rejected (429) requests are not counted, as a
+refused request does no work; execution time is charged when a request ends."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from p2c.emulator.api_errors import ApiError
+from p2c.errors import UsageError
+
+LIMIT_FIELDS = {
+    "requests": int,
+    "window": float,
+    "execution": float,
+    "concurrency": int,
+    "cost_ms": float,
+    "dop": int,
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    requests: int = 600
+    window: float = 10.0
+    execution: float = 120.0
+    concurrency: int = 52
+    cost_ms: float = 5.0
+    dop: int = 8
+
+    def ceiling_records_per_second(self, batch_size: int = 1, parallel: int | None = None) -> float:
+        """The throughput ceiling of the formula in the module docstring, for one user."""
+        in_flight = min(parallel or self.concurrency, self.concurrency)
+        if self.cost_ms <= 0:
+            return self.requests / self.window * batch_size
+        return min(
+            self.execution * 1000 / (self.cost_ms * self.window),
+            in_flight * 1000 / self.cost_ms,
+            self.requests / self.window * batch_size,
+        )
+
+
+def parse_limits(spec: str | None) -> Limits:
+    """`requests=600,window=10,...`; unknown names or bad numbers are a UsageError."""
+    if not spec:
+        return Limits()
+    values: dict[str, float | int] = {}
+    for item in spec.split(","):
+        name, equals, raw = item.strip().partition("=")
+        if not equals or name not in LIMIT_FIELDS:
+            raise UsageError(
+                f"--limits: {item.strip()!r} is not NAME=VALUE with NAME one of {', '.join(LIMIT_FIELDS)}",
+                hint="e.g. --limits requests=600,window=10,execution=120,concurrency=52,cost_ms=5,dop=8",
+            )
+        try:
+            value = LIMIT_FIELDS[name](raw)
+        except ValueError:
+            raise UsageError(f"--limits: {name}={raw!r} is not a number") from None
+        if value < 0 or (name in ("window", "requests", "concurrency", "dop") and value <= 0):
+            raise UsageError(f"--limits: {name} must be positive, not {raw}")
+        values[name] = value
+    return Limits(**values)  # type: ignore[arg-type]
+
+
+class _UserBudget:
+    def __init__(self) -> None:
+        self.requests: deque[float] = deque()  # arrival times
+        self.executions: deque[tuple[float, float]] = deque()  # (end time, seconds)
+        self.execution_total = 0.0
+        self.in_flight = 0
+
+
+class ServiceProtection:
+    """Admission control; `admit` raises the 429 ApiError, `release` charges the execution time."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._lock = threading.Lock()
+        self._users: dict[str, _UserBudget] = {}
+
+    def _expire(self, budget: _UserBudget, now: float) -> None:
+        horizon = now - self.limits.window
+        while budget.requests and budget.requests[0] <= horizon:
+            budget.requests.popleft()
+        while budget.executions and budget.executions[0][0] <= horizon:
+            budget.execution_total -= budget.executions.popleft()[1]
+
+    def admit(self, user: str) -> None:
+        limits = self.limits
+        now = time.monotonic()
+        with self._lock:
+            budget = self._users.setdefault(user, _UserBudget())
+            self._expire(budget, now)
+            if budget.in_flight >= limits.concurrency:
+                raise ApiError(
+                    429,
+                    "0x80072326",
+                    f"Number of concurrent requests exceeded the limit of {limits.concurrency}.",
+                    {"Retry-After": "1"},
+                )
+            if len(budget.requests) >= limits.requests:
+                wait = budget.requests[0] + limits.window - now
+                raise ApiError(
+                    429,
+                    "0x80072322",
+                    f"Number of requests exceeded the limit of {limits.requests} over time window of "
+                    f"{limits.window:g} seconds.",
+                    {"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+            if budget.execution_total >= limits.execution:
+                excess, wait = budget.execution_total - limits.execution, 0.0
+                for end, seconds in budget.executions:
+                    excess -= seconds
+                    wait = end + limits.window - now
+                    if excess < 0:
+                        break
+                raise ApiError(
+                    429,
+                    "0x80072321",
+                    "Combined execution time of incoming requests exceeded limit of "
+                    f"{limits.execution * 1000:,.0f}  "
+                    f"milliseconds over time window of {limits.window:g} seconds. Decrease number of "
+                    "concurrent "
+                    "requests or reduce the duration of requests and try again later.",
+                    {"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+            budget.requests.append(now)
+            budget.in_flight += 1
+
+    def release(self, user: str, seconds: float) -> None:
+        with self._lock:
+            budget = self._users[user]
+            budget.in_flight -= 1
+            budget.executions.append((time.monotonic(), seconds))
+            budget.execution_total += seconds
+
+    def charge_records(self, records: int) -> None:
+        """Do the work a write costs: sleep cost_ms per record (outside any lock)."""
+        if records > 0 and self.limits.cost_ms > 0:
+            time.sleep(records * self.limits.cost_ms / 1000)
+
+    def headers(self, user: str) -> dict[str, str]:
+        with self._lock:
+            budget = self._users.get(user)
+            used = len(budget.requests) if budget else 0
+            spent = budget.execution_total if budget else 0.0
+        remaining_ms = max(0.0, self.limits.execution - spent) * 1000
+        return {
+            "x-ms-dop-hint": str(self.limits.dop),
+            "x-ms-ratelimit-burst-remaining-xrm-requests": str(max(0, self.limits.requests - used)),
+            "x-ms-ratelimit-time-remaining-xrm-requests": f"{remaining_ms:.2f}",
+        }

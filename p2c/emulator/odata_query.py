@@ -1,0 +1,336 @@
+"""The OData query options the emulator understands: `$filter`, `$select`, `$orderby`, `$top`.
+
+Supported in `$filter` (anything else is answered 400, never with unfiltered rows):
+  * comparisons `eq ne gt ge lt le` between a property and a literal (string '..' with '' escaping, number,
+    true/false, null, GUID, date/time), combined with `and`, `or`, `not` and parentheses;
+  * `prop in ('a','b')` and `Microsoft.Dynamics.CRM.In(PropertyName='prop',PropertyValues=['a','b'])`;
+  * `contains(prop,'x')`, `startswith(prop,'x')`, `endswith(prop,'x')`;
+  * properties: columns, the primary key, lookup values `_<lookup>_value`, and one navigation step
+    `<navigation>/<column>` (for example `msdyn_company/cdm_companycode eq 'USMF'`);
+  * parameter aliases `@p` whose values are given in the query string (`&@p='account'`).
+String comparisons ignore case, as Dataverse's database collation does."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from p2c.emulator.api_errors import ApiError, query_error
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<string>'(?:[^']|'')*')
+    | (?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?![\w-])
+    | (?P<datetime>\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:\d{2})?)?)(?![\w])
+    | (?P<number>-?\d+(?:\.\d+)?)(?![\w])
+    | (?P<name>@?[A-Za-z_][\w.]*(?:/[A-Za-z_]\w*)?)
+    | (?P<punct>[(),\[\]=])
+    )""",
+    re.VERBOSE,
+)
+COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
+STRING_FUNCTIONS = {"contains", "startswith", "endswith"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Property:
+    path: str
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str
+    left: Property
+    right: Literal
+
+
+@dataclass(frozen=True)
+class InList:
+    prop: Property
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class StringCall:
+    function: str
+    prop: Property
+    text: str
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # and / or
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Node
+
+
+Node = Compare | InList | StringCall | BoolOp | Not
+
+
+def _tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    position = 0
+    while position < len(text):
+        if text[position:].strip() == "":
+            break
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise query_error(f"Syntax error at position {position} in '{text}'.")
+        kind = match.lastgroup or ""
+        tokens.append(Token(kind, match.group(kind), match.start(kind)))
+        position = match.end()
+    return tokens
+
+
+def _literal_value(token: Token) -> Any:
+    if token.kind == "string":
+        return token.text[1:-1].replace("''", "'")
+    if token.kind == "number":
+        return float(token.text) if "." in token.text else int(token.text)
+    if token.kind in ("guid", "datetime"):
+        return token.text
+    if token.kind == "name" and token.text in ("true", "false"):
+        return token.text == "true"
+    if token.kind == "name" and token.text == "null":
+        return None
+    raise query_error(f"Syntax error: expected a literal at position {token.position}.")
+
+
+class _Parser:
+    def __init__(self, text: str, aliases: Mapping[str, str], check_property: Callable[[str], None]) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.index = 0
+        self.aliases = aliases
+        self.check_property = check_property
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def take(self, text: str | None = None) -> Token:
+        token = self.peek()
+        if token is None or (text is not None and token.text != text):
+            where = token.position if token else len(self.text)
+            raise query_error(f"Syntax error at position {where} in '{self.text}'.")
+        self.index += 1
+        return token
+
+    def parse(self) -> Node:
+        node = self.parse_or()
+        if self.peek() is not None:
+            raise query_error(f"Syntax error at position {self.peek().position} in '{self.text}'.")  # type: ignore[union-attr]
+        return node
+
+    def parse_or(self) -> Node:
+        node = self.parse_and()
+        while self.peek() and self.peek().text == "or":  # type: ignore[union-attr]
+            self.take()
+            node = BoolOp("or", node, self.parse_and())
+        return node
+
+    def parse_and(self) -> Node:
+        node = self.parse_not()
+        while self.peek() and self.peek().text == "and":  # type: ignore[union-attr]
+            self.take()
+            node = BoolOp("and", node, self.parse_not())
+        return node
+
+    def parse_not(self) -> Node:
+        token = self.peek()
+        if token and token.text == "not":
+            self.take()
+            return Not(self.parse_not())
+        return self.parse_primary()
+
+    def literal(self) -> Literal:
+        token = self.take()
+        if token.kind == "name" and token.text.startswith("@"):
+            if token.text not in self.aliases:
+                raise query_error(f"The parameter alias '{token.text}' is not defined in the query.")
+            return Literal(_literal_value(_tokenize(self.aliases[token.text])[0]))
+        return Literal(_literal_value(token))
+
+    def prop(self) -> Property:
+        token = self.take()
+        if token.kind != "name" or token.text in ("true", "false", "null") or token.text.startswith("@"):
+            raise query_error(
+                f"Syntax error: expected a property at position {token.position} in '{self.text}'."
+            )
+        self.check_property(token.text)
+        return Property(token.text)
+
+    def parse_primary(self) -> Node:
+        token = self.peek()
+        if token is None:
+            raise query_error(f"Syntax error: unexpected end of '{self.text}'.")
+        if token.text == "(":
+            self.take()
+            node = self.parse_or()
+            self.take(")")
+            return node
+        if token.text in STRING_FUNCTIONS:
+            self.take()
+            self.take("(")
+            prop = self.prop()
+            self.take(",")
+            value = self.literal().value
+            self.take(")")
+            if not isinstance(value, str):
+                raise query_error(f"{token.text} needs a string argument.")
+            return StringCall(token.text, prop, value)
+        if token.text == "Microsoft.Dynamics.CRM.In":
+            return self.parse_crm_in()
+        if (
+            token.kind == "name"
+            and self.index + 1 < len(self.tokens)
+            and self.tokens[self.index + 1].text == "("
+        ):
+            raise query_error(f"The function '{token.text}' is not supported by this emulator's $filter.")
+        prop = self.prop()
+        operator = self.take()
+        if operator.text == "in":
+            self.take("(")
+            values = [self.literal().value]
+            while self.peek() and self.peek().text == ",":  # type: ignore[union-attr]
+                self.take()
+                values.append(self.literal().value)
+            self.take(")")
+            return InList(prop, tuple(values))
+        if operator.text not in COMPARISONS:
+            raise query_error(
+                f"Syntax error at position {operator.position} in '{self.text}': "
+                f"'{operator.text}' is not a supported operator."
+            )
+        return Compare(operator.text, prop, self.literal())
+
+    def parse_crm_in(self) -> Node:
+        self.take()
+        self.take("(")
+        self.take("PropertyName")
+        self.take("=")
+        name = self.literal().value
+        self.take(",")
+        self.take("PropertyValues")
+        self.take("=")
+        self.take("[")
+        values = [self.literal().value]
+        while self.peek() and self.peek().text == ",":  # type: ignore[union-attr]
+            self.take()
+            values.append(self.literal().value)
+        self.take("]")
+        self.take(")")
+        if not isinstance(name, str):
+            raise query_error("PropertyName must be a string.")
+        self.check_property(name)
+        return InList(Property(name), tuple(values))
+
+
+def parse_filter(text: str, aliases: Mapping[str, str], check_property: Callable[[str], None]) -> Node:
+    return _Parser(text, aliases, check_property).parse()
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.casefold()
+    if isinstance(value, bool):
+        return value
+    return value
+
+
+def _compare(op: str, left: Any, right: Any) -> bool:
+    if op in ("eq", "ne"):
+        if isinstance(left, int | float) and isinstance(right, str):
+            try:
+                right = float(right)
+            except ValueError:
+                return op == "ne"
+        equal = _norm(left) == _norm(right) or (
+            isinstance(left, int | float) and isinstance(right, int | float) and float(left) == float(right)
+        )
+        return equal if op == "eq" else not equal
+    if left is None or right is None:
+        return False
+    left, right = _norm(left), _norm(right)
+    try:
+        if op == "gt":
+            return bool(left > right)
+        if op == "ge":
+            return bool(left >= right)
+        if op == "lt":
+            return bool(left < right)
+        return bool(left <= right)
+    except TypeError:
+        raise ApiError(400, "0x0", f"The operator '{op}' cannot compare these types.") from None
+
+
+def evaluate(node: Node, value_of: Callable[[str], Any]) -> bool:
+    if isinstance(node, BoolOp):
+        if node.op == "and":
+            return evaluate(node.left, value_of) and evaluate(node.right, value_of)
+        return evaluate(node.left, value_of) or evaluate(node.right, value_of)
+    if isinstance(node, Not):
+        return not evaluate(node.operand, value_of)
+    if isinstance(node, Compare):
+        return _compare(node.op, value_of(node.left.path), node.right.value)
+    if isinstance(node, InList):
+        left = value_of(node.prop.path)
+        return any(_compare("eq", left, v) for v in node.values)
+    value = value_of(node.prop.path)
+    if not isinstance(value, str):
+        return False
+    haystack, needle = value.casefold(), node.text.casefold()
+    if node.function == "contains":
+        return needle in haystack
+    if node.function == "startswith":
+        return haystack.startswith(needle)
+    return haystack.endswith(needle)
+
+
+def parse_select(text: str | None, check_property: Callable[[str], None]) -> list[str] | None:
+    if not text:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        check_property(name)
+    return names
+
+
+def parse_orderby(text: str | None, check_property: Callable[[str], None]) -> list[tuple[str, bool]]:
+    """[(property, descending)]"""
+    if not text:
+        return []
+    order: list[tuple[str, bool]] = []
+    for part in text.split(","):
+        words = part.split()
+        if not words or len(words) > 2 or (len(words) == 2 and words[1] not in ("asc", "desc")):
+            raise query_error(f"Syntax error in $orderby '{text}'.")
+        check_property(words[0])
+        order.append((words[0], len(words) == 2 and words[1] == "desc"))
+    return order
+
+
+def parse_top(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise query_error(f"Invalid value '{text}' for $top query option found.")
+    return int(text)

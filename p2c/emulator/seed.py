@@ -1,0 +1,354 @@
+"""Seed a new state file from a DuckDB file made by `p2c load`: the org as the migration leaves it
+before step 8.
+
+* Every exported record of `raw.account`, `raw.contact`, `raw.quote`, `raw.quotedetail`, `raw.salesorder`,
+  `raw.salesorderdetail` (and `raw.invoice`, `raw.invoicedetail` when present) keeps its GUID and its standard
+  columns. `msdynce_` columns went with the P2C solution and `msdyn_` (dual-write) columns are not set yet, so
+  neither is copied. A row without a record id gets a deterministic minted GUID (counted in the report).
+* Display values are turned back into stored values: choice labels through the project's `choice_labels.csv`
+  seed, Yes/No labels to booleans, dates to ISO. Lookups exported as names are resolved to the record they
+  name (by the exported key column such as `parentcustomerid__accountnumber`, else by primary name in the same
+  company); values that cannot be resolved are left empty and counted.
+* Reference data that dual-write's initial sync brings: one `cdm_company` per company seen, customer group
+  `10` (the P2C default, reference §7.2) per company, currencies by ISO code, units, price lists, and the
+  products of `raw.product` (`productnumber` = company code + number, the documented concatenation).
+The DuckDB file is opened read-only and closed before the server starts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from p2c.emulator.api_errors import ApiError
+from p2c.emulator.records import GUID, Context, Records
+from p2c.emulator.schema import Schema, Table
+from p2c.emulator.store import Store, Txn
+from p2c.errors import DatabaseUnavailable
+
+NAMESPACE = uuid.UUID("b3c1f0e2-2f0a-4d51-8a57-2c0e1d2c0e2c")
+BUSINESS_TABLES = (
+    "account",
+    "contact",
+    "quote",
+    "salesorder",
+    "quotedetail",
+    "salesorderdetail",
+    "invoice",
+    "invoicedetail",
+)
+CUSTOMER_GROUP_DEFAULT = "10"
+YES = {"yes", "true", "1", "ja", "oui", "sí", "si"}
+NO = {"no", "false", "0", "nej", "non"}
+CURRENCY_FALLBACK = {"us dollar": "USD", "euro": "EUR", "pound sterling": "GBP", "british pound": "GBP"}
+SEED_CLIENT = "seed"
+
+
+@dataclass
+class SeedReport:
+    records: dict[str, int] = field(default_factory=dict)
+    minted_ids: dict[str, int] = field(default_factory=dict)
+    unresolved_lookups: dict[str, int] = field(default_factory=dict)
+    dropped_values: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True)
+
+
+def _mint(*parts: object) -> str:
+    return str(uuid.uuid5(NAMESPACE, "|".join(str(p) for p in parts)))
+
+
+def _read_raw(db_path: Path) -> dict[str, list[dict[str, Any]]]:
+    import duckdb
+
+    if not db_path.is_file():
+        raise DatabaseUnavailable(f"--seed-from {db_path}: no such DuckDB file", hint="run `p2c load` first")
+    try:
+        connection = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error as error:
+        raise DatabaseUnavailable(f"--seed-from {db_path}: cannot open it read-only ({error})") from None
+    try:
+        present = {
+            name
+            for (name,) in connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
+            ).fetchall()
+        }
+        tables: dict[str, list[dict[str, Any]]] = {}
+        for name in (*BUSINESS_TABLES, "product", "_loads"):
+            if name in present:
+                cursor = connection.execute(f'SELECT * FROM raw."{name}"')
+                columns = [d[0] for d in cursor.description]
+                tables[name] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return tables
+    finally:
+        connection.close()
+
+
+def _seed_csv(name: str) -> list[dict[str, str]]:
+    """Sample reference data from the project's dbt seeds, when the project folder is there."""
+    try:
+        from loaders.project import seed_path
+
+        path = seed_path(name)
+        with path.open(encoding="utf-8", newline="") as handle:
+            return list(csv.DictReader(handle))
+    except Exception:  # an installed tool without the project folder: fall back to built-in defaults
+        return []
+
+
+class _Seeder:
+    def __init__(self, schema: Schema, raw: dict[str, list[dict[str, Any]]]) -> None:
+        self.schema = schema
+        self.raw = raw
+        self.report = SeedReport()
+        self.rows: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)  # table -> id -> data
+        self.company_of: dict[tuple[str, str], str | None] = {}
+        self.labels: dict[tuple[str, str, str], int] = {}
+        for entry in _seed_csv("choice_labels.csv"):
+            if entry.get("value", "").lstrip("-").isdigit():
+                self.labels[(entry["table_name"], entry["logical_name"], entry["label"].casefold())] = int(
+                    entry["value"]
+                )
+        self.currencies = dict(CURRENCY_FALLBACK)
+        for entry in _seed_csv("currency_codes.csv"):
+            self.currencies[entry["currency_name"].casefold()] = entry["isocurrencycode"]
+
+    def count(self, bucket: dict[str, int], name: str) -> None:
+        bucket[name] = bucket.get(name, 0) + 1
+
+    @staticmethod
+    def company(row: dict[str, Any]) -> str | None:
+        value = row.get("_company") or row.get("msdyn_company")
+        return str(value) if value else None
+
+    def add(self, table: str, record_id: str, data: dict[str, Any], company: str | None) -> None:
+        self.rows[table][record_id] = data
+        self.company_of[(table, record_id)] = company
+
+    # --- reference data ------------------------------------------------------------------------------
+    def reference_data(self) -> None:
+        companies = sorted(
+            {c for rows in self.raw.values() for row in rows if (c := self.company(row))}
+            | {str(r["company"]) for r in self.raw.get("_loads", []) if r.get("company")}
+        )
+        groups = {(c, CUSTOMER_GROUP_DEFAULT) for c in companies}
+        groups |= {
+            (g["company"], g["customer_group_id"])
+            for g in _seed_csv("customer_groups.csv")
+            if g["company"] in companies
+        }
+        for code in companies:
+            self.add(
+                "cdm_company", _mint("cdm_company", code), {"cdm_companycode": code, "cdm_name": code}, code
+            )
+        for code, group in sorted(groups):
+            self.add(
+                "msdyn_customergroup",
+                _mint("msdyn_customergroup", code, group),
+                {
+                    "msdyn_groupid": group,
+                    "msdyn_company": {"id": _mint("cdm_company", code), "entity": "cdm_company"},
+                },
+                code,
+            )
+        names: set[str] = set()
+        units: set[str] = set()
+        price_lists: set[str] = set()
+        for rows in self.raw.values():
+            for row in rows:
+                if row.get("transactioncurrencyid"):
+                    names.add(str(row["transactioncurrencyid"]))
+                for column in ("uomid", "defaultuomid"):
+                    if row.get(column):
+                        units.add(str(row[column]))
+                if row.get("pricelevelid"):
+                    price_lists.add(str(row["pricelevelid"]))
+        for name in sorted(names):
+            iso = self.currency_code(name)
+            if iso and _mint("transactioncurrency", iso) not in self.rows["transactioncurrency"]:
+                self.add(
+                    "transactioncurrency",
+                    _mint("transactioncurrency", iso),
+                    {"isocurrencycode": iso, "currencyname": name},
+                    None,
+                )
+        for unit in sorted(units):
+            self.add("uom", _mint("uom", unit), {"name": unit, "msdyn_symbol": unit}, None)
+        for price_list in sorted(price_lists):
+            self.add("pricelevel", _mint("pricelevel", price_list), {"name": price_list}, None)
+        product = self.schema.tables["product"]
+        for index, row in enumerate(self.raw.get("product", [])):
+            record_id = self.record_id("product", product, row, index)
+            data = self.columns(product, row, include_dualwrite=False)
+            number = row.get("productnumber")
+            if number:
+                data["msdyn_productnumber"] = str(number)
+                data["productnumber"] = f"{self.company(row) or ''}{number}"
+            self.add("product", record_id, data, self.company(row))
+
+    def currency_code(self, name: str) -> str | None:
+        if re.fullmatch(r"[A-Z]{3}", name):
+            return name
+        return self.currencies.get(name.casefold())
+
+    # --- records -------------------------------------------------------------------------------------
+    def record_id(self, name: str, table: Table, row: dict[str, Any], index: int) -> str:
+        value = row.get(table.primary_key)
+        if isinstance(value, str) and GUID.match(value.strip()):
+            return value.strip().lower()
+        self.count(self.report.minted_ids, name)
+        return _mint(name, row.get("_source_file"), row.get("_source_sheet"), row.get("_source_row"), index)
+
+    def convert(self, table: Table, column: str, value: Any) -> Any:
+        spec = table.columns[column]
+        text = str(value).strip()
+        if text == "":
+            return None
+        try:
+            if spec.type in ("string", "memo", "any"):
+                return text if spec.max_length is None or len(text) <= spec.max_length else None
+            if spec.type == "integer":
+                return int(float(text))
+            if spec.type in ("decimal", "money"):
+                return float(text)
+            if spec.type == "boolean":
+                return True if text.casefold() in YES else False if text.casefold() in NO else None
+            if spec.type == "choice":
+                if text.lstrip("-").isdigit():
+                    number = int(text)
+                else:
+                    number = self.labels.get((table.logical_name, column, text.casefold()), -1)
+                return number if number in spec.options else None
+            if spec.type in ("datetime", "dateonly"):
+                match = re.match(r"(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2})?))?", text)
+                if not match:
+                    return None
+                if spec.type == "dateonly" or not match.group(2):
+                    return match.group(1)
+                clock = match.group(2) if len(match.group(2)) == 8 else match.group(2) + ":00"
+                return f"{match.group(1)}T{clock}Z"
+        except ValueError:
+            return None
+        return None
+
+    def columns(self, table: Table, row: dict[str, Any], *, include_dualwrite: bool) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for column, value in row.items():
+            if column not in table.columns or value is None or column.startswith("msdynce_"):
+                continue
+            if column.startswith("msdyn_") and not include_dualwrite:
+                continue
+            converted = self.convert(table, column, value)
+            if converted is None:
+                self.count(self.report.dropped_values, f"{table.logical_name}.{column}")
+            else:
+                data[column] = converted
+        return data
+
+    def business_records(self) -> list[tuple[str, str, dict[str, Any]]]:
+        pending: list[tuple[str, str, dict[str, Any]]] = []
+        for name in BUSINESS_TABLES:
+            table = self.schema.tables[name]
+            for index, row in enumerate(self.raw.get(name, [])):
+                record_id = self.record_id(name, table, row, index)
+                data = self.columns(table, row, include_dualwrite=False)
+                if name == "contact" and not data.get("fullname"):
+                    parts = [str(data[p]) for p in ("firstname", "lastname") if data.get(p)]
+                    data["fullname"] = " ".join(parts) or None
+                self.add(name, record_id, data, self.company(row))
+                pending.append((name, record_id, row))
+        return pending
+
+    def resolve_lookups(self, pending: list[tuple[str, str, dict[str, Any]]]) -> None:
+        for name, record_id, row in pending:
+            table = self.schema.tables[name]
+            company = self.company_of[(name, record_id)]
+            data = self.rows[name][record_id]
+            for lookup, targets in table.lookups.items():
+                if lookup == "msdyn_company" or lookup.startswith("msdyn_"):
+                    continue  # dual-write lookups are what the migration sets
+                if not (
+                    row.get(lookup)
+                    or row.get(f"_{lookup}_value")
+                    or any(k.startswith(f"{lookup}__") and row[k] for k in row)
+                ):
+                    continue
+                found = self.find_target(lookup, list(targets), row, company)
+                if found:
+                    data[lookup] = {"id": found[1], "entity": found[0]}
+                else:
+                    self.count(self.report.unresolved_lookups, f"{name}.{lookup}")
+
+    def find_target(
+        self, lookup: str, targets: list[str], row: dict[str, Any], company: str | None
+    ) -> tuple[str, str] | None:
+        guid = row.get(f"_{lookup}_value")
+        if isinstance(guid, str) and GUID.match(guid.strip()):
+            for target in targets:
+                if guid.strip().lower() in self.rows[target]:
+                    return target, guid.strip().lower()
+        value = row.get(lookup)
+        if lookup == "transactioncurrencyid" and value:
+            iso = self.currency_code(str(value))
+            return ("transactioncurrency", _mint("transactioncurrency", iso)) if iso else None
+        companions = [(k.split("__", 1)[1], v) for k, v in row.items() if k.startswith(f"{lookup}__") and v]
+        for target in targets:
+            primary_name = self.schema.tables[target].primary_name
+            tests = companions or ([(primary_name, value)] if value else [])
+            matches = [
+                rid
+                for rid, data in self.rows[target].items()
+                if all(str(data.get(col, "")).casefold() == str(val).casefold() for col, val in tests)
+            ]
+            if target == "product" and not matches and companions:
+                matches = [
+                    rid
+                    for rid, data in self.rows[target].items()
+                    if all(
+                        str(data.get("msdyn_productnumber", "")).casefold() == str(val).casefold()
+                        for _, val in companions
+                    )
+                ]
+            same_company = [rid for rid in matches if self.company_of.get((target, rid)) in (company, None)]
+            chosen = same_company if len(same_company) == 1 else matches if len(matches) == 1 else []
+            if chosen:
+                return target, chosen[0]
+        return None
+
+
+def seed_store(
+    store: Store, schema: Schema, db_path: Path, options: dict[str, bool] | None = None
+) -> SeedReport:
+    """Fill a new state file; raises DatabaseUnavailable when the DuckDB file cannot be read."""
+    seeder = _Seeder(schema, _read_raw(db_path))
+    seeder.reference_data()
+    pending = seeder.business_records()
+    seeder.resolve_lookups(pending)
+    records = Records(schema)
+    ctx = Context(SEED_CLIENT, "", dict(options or {}))
+    with store.transaction() as txn:
+        _insert_all(txn, records, ctx, schema, seeder)
+        txn.set_meta("seeded_from", str(db_path))
+        txn.set_meta("seed_report", seeder.report.as_json())
+    return seeder.report
+
+
+def _insert_all(txn: Txn, records: Records, ctx: Context, schema: Schema, seeder: _Seeder) -> None:
+    for name, rows in seeder.rows.items():
+        table = schema.tables[name]
+        for record_id, data in rows.items():
+            txn.insert(name, record_id, data, SEED_CLIENT)
+            try:
+                records.index_keys(txn, ctx, table, record_id, data)
+            except ApiError:
+                seeder.count(
+                    seeder.report.dropped_values, f"{name}: duplicate alternate key (key left unindexed)"
+                )
+            seeder.count(seeder.report.records, name)

@@ -1,0 +1,271 @@
+"""Start the emulator: a werkzeug threaded HTTPS server on 127.0.0.1 with a certificate from a local test CA.
+
+`run_emulator(...)` runs in the foreground until SIGINT/SIGTERM; `running_emulator(...)` runs it on a
+background thread for tests and yields where it listens. The CA certificate is written to `ca_cert` so a
+client trusts it through the standard `REQUESTS_CA_BUNDLE` (or `verify=`); no client code path is special.
+
+Users (application users, each with its own service-protection budget): `client_id`/`client_secret`, plus
+`extra_users` pairs. From the command line: `--client-id` repeated, secrets from `P2C_CLIENT_SECRET` for the
+first and `P2C_CLIENT_SECRET_2`, `P2C_CLIENT_SECRET_3`, ... for the next ones (never a flag)."""
+
+from __future__ import annotations
+
+import signal
+import ssl
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trustme
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from p2c.emulator.app import EmulatorApp
+from p2c.emulator.auth import TokenService
+from p2c.emulator.faults import FaultInjector, parse_faults
+from p2c.emulator.limits import ServiceProtection, parse_limits
+from p2c.emulator.schema import load_schema
+from p2c.emulator.seed import SeedReport, seed_store
+from p2c.emulator.store import Store
+from p2c.errors import ExitCode, UsageError
+
+DEFAULT_TENANT = "p2c-emulator"
+HOST = "127.0.0.1"
+
+
+class QuietHandler(WSGIRequestHandler):
+    """werkzeug's own access log is off: the app logs compactly with --verbose, and never headers."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+    def log_error(self, format: str, *args: Any) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class RunningEmulator:
+    base_url: str  # https://127.0.0.1:P
+    service_root: str  # https://127.0.0.1:P/api/data/v9.2/
+    authority: str  # https://127.0.0.1:P/<tenant>
+    scope: str  # https://127.0.0.1:P/.default
+    ca_cert: Path
+    state: Path
+    port: int
+    users: dict[str, str]
+    seed_report: SeedReport | None
+    app: EmulatorApp
+
+
+@dataclass
+class _Built:
+    server: BaseWSGIServer
+    store: Store
+    info: RunningEmulator
+
+
+def _users(client_id: str, client_secret: str, extra_users: Sequence[tuple[str, str]]) -> dict[str, str]:
+    users: dict[str, str] = {}
+    for user, secret in [(client_id, client_secret), *extra_users]:
+        if not user or not secret:
+            raise UsageError(
+                "every emulator user needs a client id and a secret",
+                hint="set P2C_CLIENT_SECRET (and P2C_CLIENT_SECRET_2, ... for more --client-id)",
+            )
+        if user in users:
+            raise UsageError(f"client id {user!r} is given twice")
+        users[user] = secret
+    return users
+
+
+def _build(
+    port: int,
+    seed_from: Path | None,
+    state: Path,
+    ca_cert: Path | None,
+    client_id: str,
+    client_secret: str,
+    limits: str | None,
+    faults: str | None,
+    tenant: str,
+    extra_users: Sequence[tuple[str, str]],
+    seed: int | None,
+    verbose: bool,
+    options: dict[str, bool] | None,
+) -> _Built:
+    users = _users(client_id, client_secret, extra_users)
+    parsed_limits = parse_limits(limits)
+    parsed_faults = parse_faults(faults)
+    schema = load_schema()
+    unknown = set(options or {}) - set(schema.options)
+    if unknown:
+        raise UsageError(
+            f"unknown emulator option(s): {', '.join(sorted(unknown))}",
+            hint=f"known: {', '.join(sorted(schema.options))}",
+        )
+    chosen = {**schema.options, **(options or {})}
+    store = Store(state)
+    seed_report = (
+        seed_store(store, schema, seed_from, chosen) if (seed_from is not None and store.created) else None
+    )
+
+    authority = CertificateAuthority()
+    ca_path = ca_cert or state.with_name(state.name + ".ca.pem")
+    authority.write_ca(ca_path)
+
+    tokens = TokenService(store, users, tenant, parsed_faults.token_lifetime)
+    app = EmulatorApp(
+        store,
+        schema,
+        tokens,
+        ServiceProtection(parsed_limits),
+        FaultInjector(parsed_faults, seed),
+        chosen,
+        verbose,
+    )
+    server = make_server(
+        HOST, port, app, threaded=True, request_handler=QuietHandler, ssl_context=authority.server_context()
+    )
+    base_url = f"https://{HOST}:{server.server_port}"
+    app.base_url = base_url
+    tokens.base_url = base_url
+    info = RunningEmulator(
+        base_url=base_url,
+        service_root=f"{base_url}/api/data/v9.2/",
+        authority=f"{base_url}/{tenant}",
+        scope=f"{base_url}/.default",
+        ca_cert=ca_path,
+        state=state,
+        port=server.server_port,
+        users=users,
+        seed_report=seed_report,
+        app=app,
+    )
+    return _Built(server, store, info)
+
+
+class CertificateAuthority:
+    """A local test CA (trustme) and a server certificate for 127.0.0.1 and localhost."""
+
+    def __init__(self) -> None:
+        self._ca = trustme.CA()
+        self._certificate = self._ca.issue_cert(HOST, "localhost")
+
+    def write_ca(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._ca.cert_pem.write_to_path(str(path))
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._certificate.configure_cert(context)
+        return context
+
+
+def run_emulator(
+    port: int,
+    seed_from: Path | None,
+    state: Path,
+    ca_cert: Path | None,
+    client_id: str,
+    client_secret: str,
+    limits: str | None,
+    faults: str | None,
+    tenant: str = DEFAULT_TENANT,
+    *,
+    extra_users: Sequence[tuple[str, str]] = (),
+    seed: int | None = None,
+    verbose: bool = False,
+    options: dict[str, bool] | None = None,
+) -> ExitCode:
+    """Serve in the foreground until SIGINT or SIGTERM, then shut down cleanly."""
+    built = _build(
+        port,
+        seed_from,
+        state,
+        ca_cert,
+        client_id,
+        client_secret,
+        limits,
+        faults,
+        tenant,
+        extra_users,
+        seed,
+        verbose,
+        options,
+    )
+    info = built.info
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(number: int, _frame: object) -> None:
+        received.append(number)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    serving = threading.Thread(target=built.server.serve_forever, name="p2c-emulator", daemon=True)
+    serving.start()
+    print(
+        f"Dataverse emulator at {info.service_root}\n  authority {info.authority}  scope {info.scope}\n"
+        f"  CA certificate {info.ca_cert} (export REQUESTS_CA_BUNDLE={info.ca_cert})\n"
+        f"  state {info.state}  users {', '.join(info.users)}"
+        + (f"\n  seeded: {info.seed_report.records}" if info.seed_report else ""),
+        flush=True,
+    )
+    try:
+        stop.wait()
+    finally:
+        built.server.shutdown()
+        built.server.server_close()
+        serving.join(timeout=10)
+        built.store.close()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        print("Dataverse emulator stopped.", file=sys.stderr, flush=True)
+    return ExitCode.INTERRUPTED if signal.SIGINT in received else ExitCode.OK
+
+
+@contextmanager
+def running_emulator(
+    state: Path,
+    *,
+    seed_from: Path | None = None,
+    ca_cert: Path | None = None,
+    client_id: str = "p2c-test-client",
+    client_secret: str = "p2c-test-secret",
+    limits: str | None = None,
+    faults: str | None = None,
+    tenant: str = DEFAULT_TENANT,
+    port: int = 0,
+    extra_users: Sequence[tuple[str, str]] = (),
+    seed: int | None = 0,
+    verbose: bool = False,
+    options: dict[str, bool] | None = None,
+) -> Iterator[RunningEmulator]:
+    """The emulator on a background thread (port 0 = a free port); stopped when the block ends."""
+    built = _build(
+        port,
+        seed_from,
+        state,
+        ca_cert,
+        client_id,
+        client_secret,
+        limits,
+        faults,
+        tenant,
+        extra_users,
+        seed,
+        verbose,
+        options,
+    )
+    thread = threading.Thread(target=built.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield built.info
+    finally:
+        built.server.shutdown()
+        built.server.server_close()
+        thread.join(timeout=10)
+        built.store.close()

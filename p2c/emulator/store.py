@@ -1,0 +1,235 @@
+"""The emulator's state: one SQLite file (`--state`), so records survive a restart.
+
+Records are stored as JSON per (table, id) with a version number (the ETag); alternate keys live in their own
+table under a UNIQUE constraint, so uniqueness holds even across threads. Every write runs inside
+`Store.transaction()`: one writer at a time (a process lock plus SQLite's `BEGIN IMMEDIATE`), rolled back as a
+whole on any error, which is what makes bulk messages and change sets all-or-nothing. Reads from other
+processes (tests, `EmulatorState`) are safe because the file is in WAL mode."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    createdon TEXT NOT NULL,
+    modifiedon TEXT NOT NULL,
+    UNIQUE (entity, id)
+);
+CREATE TABLE IF NOT EXISTS key_index (
+    entity TEXT NOT NULL,
+    key_name TEXT NOT NULL,
+    key_value TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (entity, key_name, key_value)
+);
+CREATE INDEX IF NOT EXISTS key_index_by_id ON key_index (entity, id);
+CREATE TABLE IF NOT EXISTS writes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    entity TEXT NOT NULL,
+    id TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    client_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_sha256 TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    entity: str
+    id: str
+    version: int
+    data: dict[str, Any]
+    seq: int
+    createdon: str
+    modifiedon: str
+
+
+class KeyConflict(Exception):
+    """An alternate key value is already used by another record."""
+
+    def __init__(self, key_name: str, other_id: str) -> None:
+        super().__init__(key_name)
+        self.key_name = key_name
+        self.other_id = other_id
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    uri = f"file:{path}?mode=ro" if read_only else f"file:{path}"
+    connection = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA busy_timeout = 30000")
+    return connection
+
+
+class Txn:
+    """Reads and writes inside one transaction (or one locked read)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    # --- reads ---------------------------------------------------------------------------------------
+    def get(self, entity: str, record_id: str) -> Row | None:
+        found = self._db.execute(
+            "SELECT entity, id, version, data, seq, createdon, modifiedon FROM records WHERE "
+            "entity=? AND id=?",
+            (entity, record_id.lower()),
+        ).fetchone()
+        return _row(found) if found else None
+
+    def scan(self, entity: str) -> Iterator[Row]:
+        cursor = self._db.execute(
+            "SELECT entity, id, version, data, seq, createdon, modifiedon FROM records WHERE "
+            "entity=? ORDER BY seq",
+            (entity,),
+        )
+        for found in cursor.fetchall():
+            yield _row(found)
+
+    def find_key(self, entity: str, key_name: str, key_value: str) -> str | None:
+        found = self._db.execute(
+            "SELECT id FROM key_index WHERE entity=? AND key_name=? AND key_value=?",
+            (entity, key_name, key_value),
+        ).fetchone()
+        return str(found[0]) if found else None
+
+    def meta(self, name: str) -> str | None:
+        found = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return str(found[0]) if found else None
+
+    # --- writes --------------------------------------------------------------------------------------
+    def next_version(self) -> int:
+        self._db.execute(
+            "INSERT INTO counters(name, value) VALUES ('version', 1000) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1"
+        )
+        return int(self._db.execute("SELECT value FROM counters WHERE name='version'").fetchone()[0])
+
+    def insert(self, entity: str, record_id: str, data: dict[str, Any], client_id: str) -> int:
+        version = self.next_version()
+        now = _now_iso()
+        self._db.execute(
+            "INSERT INTO records(entity, id, version, data, createdon, modifiedon) VALUES (?,?,?,?,?,?)",
+            (entity, record_id.lower(), version, json.dumps(data, sort_keys=True), now, now),
+        )
+        self._log(entity, record_id, "create", client_id)
+        return version
+
+    def update(self, entity: str, record_id: str, data: dict[str, Any], client_id: str) -> int:
+        version = self.next_version()
+        self._db.execute(
+            "UPDATE records SET version=?, data=?, modifiedon=? WHERE entity=? AND id=?",
+            (version, json.dumps(data, sort_keys=True), _now_iso(), entity, record_id.lower()),
+        )
+        self._log(entity, record_id, "update", client_id)
+        return version
+
+    def delete(self, entity: str, record_id: str, client_id: str) -> None:
+        self._db.execute("DELETE FROM records WHERE entity=? AND id=?", (entity, record_id.lower()))
+        self._db.execute("DELETE FROM key_index WHERE entity=? AND id=?", (entity, record_id.lower()))
+        self._log(entity, record_id, "delete", client_id)
+
+    def set_keys(self, entity: str, record_id: str, values: dict[str, str | None]) -> None:
+        """Replace the record's alternate-key entries; a value used by another record raises KeyConflict."""
+        record_id = record_id.lower()
+        self._db.execute("DELETE FROM key_index WHERE entity=? AND id=?", (entity, record_id))
+        for key_name, key_value in values.items():
+            if key_value is None:
+                continue
+            try:
+                self._db.execute(
+                    "INSERT INTO key_index(entity, key_name, key_value, id) VALUES (?,?,?,?)",
+                    (entity, key_name, key_value, record_id),
+                )
+            except sqlite3.IntegrityError:
+                other = self.find_key(entity, key_name, key_value) or ""
+                raise KeyConflict(key_name, other) from None
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta(name, value) VALUES (?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+            (name, value),
+        )
+
+    def _log(self, entity: str, record_id: str, operation: str, client_id: str) -> None:
+        self._db.execute(
+            "INSERT INTO writes(at, entity, id, operation, client_id) VALUES (?,?,?,?,?)",
+            (time.time(), entity, record_id.lower(), operation, client_id),
+        )
+
+    # --- tokens (only their SHA-256 is stored, never the token) ---------------------------------------
+    def save_token(self, token_sha256: str, client_id: str, expires_at: float) -> None:
+        self._db.execute("DELETE FROM tokens WHERE expires_at < ?", (time.time() - 3600,))
+        self._db.execute(
+            "INSERT OR REPLACE INTO tokens VALUES (?,?,?)", (token_sha256, client_id, expires_at)
+        )
+
+    def token(self, token_sha256: str) -> tuple[str, float] | None:
+        found = self._db.execute(
+            "SELECT client_id, expires_at FROM tokens WHERE token_sha256=?", (token_sha256,)
+        ).fetchone()
+        return (str(found[0]), float(found[1])) if found else None
+
+
+def _row(found: tuple[Any, ...]) -> Row:
+    entity, record_id, version, data, seq, createdon, modifiedon = found
+    return Row(
+        str(entity), str(record_id), int(version), json.loads(data), int(seq), str(createdon), str(modifiedon)
+    )
+
+
+class Store:
+    """The state file, shared by the server's threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.created = not path.exists() or path.stat().st_size == 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = connect(path)
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.executescript(SCHEMA_SQL)
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Txn]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield Txn(self._db)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[Txn]:
+        with self._lock:
+            yield Txn(self._db)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
