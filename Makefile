@@ -3,11 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-DB ?= p2c.duckdb
-SAMPLE_DIR ?= data/sample
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
-export P2C_DB := $(DB)
 
 .PHONY: demo test lint format clean browser
 
@@ -18,16 +15,34 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-## demo: sample export set -> land in DuckDB -> dbt build (-> lineage audit pack)
+## demo: the whole job on the sample set, in demo/ (never ./p2c.duckdb): sample -> load -> build -> lineage
+## pack -> a local Dataverse emulator (seeded from the landed exports, in the background) -> plan -> upload
+## -> results; the emulator is stopped at the end, whatever happens.
+DEMO_DIR ?= demo
+DEMO_DB := $(DEMO_DIR)/p2c-demo.duckdb
+DEMO_PORT ?= 8943
+DEMO_ENV := https://127.0.0.1:$(DEMO_PORT)
 demo: $(BIN)/.installed
-	rm -rf $(SAMPLE_DIR)
-	$(BIN)/p2c sample $(SAMPLE_DIR)
-	$(BIN)/p2c load $(SAMPLE_DIR)/USMF --company USMF
-	$(BIN)/p2c load $(SAMPLE_DIR)/GBSI --company GBSI
-	$(BIN)/p2c load $(SAMPLE_DIR)/multi-company
-	$(BIN)/p2c build
-	$(BIN)/p2c lineage pack --out audit
-	@echo "Audit pack: audit/report.html"
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(BIN)/p2c sample $(DEMO_DIR)/sample
+	$(BIN)/p2c load $(DEMO_DIR)/sample/USMF --company USMF --db $(DEMO_DB)
+	$(BIN)/p2c load $(DEMO_DIR)/sample/GBSI --company GBSI --db $(DEMO_DB)
+	$(BIN)/p2c load $(DEMO_DIR)/sample/multi-company --db $(DEMO_DB)
+	$(BIN)/p2c build --db $(DEMO_DB)
+	$(BIN)/p2c lineage pack --db $(DEMO_DB) --out $(DEMO_DIR)/audit
+	@set -euo pipefail; \
+	export P2C_CLIENT_ID=p2c-demo P2C_CLIENT_SECRET="demo-$$RANDOM$$RANDOM" P2C_TENANT_ID=p2c-emulator; \
+	export P2C_AUTHORITY=$(DEMO_ENV)/p2c-emulator REQUESTS_CA_BUNDLE=$(DEMO_DIR)/emulator-ca.pem; \
+	$(BIN)/p2c emulator --port $(DEMO_PORT) --state $(DEMO_DIR)/emulator.sqlite --seed-from $(DEMO_DB) \
+	  --ca-cert $(DEMO_DIR)/emulator-ca.pem --client-id p2c-demo > $(DEMO_DIR)/emulator.log 2>&1 & \
+	emulator=$$!; trap 'kill $$emulator 2>/dev/null; wait $$emulator 2>/dev/null || true' EXIT; \
+	for i in $$(seq 100); do [ -s $(DEMO_DIR)/emulator-ca.pem ] && grep -q "Dataverse emulator at" $(DEMO_DIR)/emulator.log && break; \
+	  kill -0 $$emulator 2>/dev/null || { cat $(DEMO_DIR)/emulator.log; exit 2; }; sleep 0.2; done; \
+	$(BIN)/p2c plan --env $(DEMO_ENV) --db $(DEMO_DB) --out $(DEMO_DIR)/plan.json; \
+	$(BIN)/p2c upload --env $(DEMO_ENV) --db $(DEMO_DB); \
+	$(BIN)/p2c results --db $(DEMO_DB)
+	@echo "Done. Look at: $(DEMO_DIR)/audit/report.html (lineage audit pack), $(DEMO_DIR)/plan.json (the plan),"
+	@echo "  '$(BIN)/p2c results --db $(DEMO_DB)' (upload results), $(DEMO_DIR)/emulator.log (what Dataverse saw)."
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -51,5 +66,6 @@ browser:
 test: $(BIN)/.installed browser lint
 	$(BIN)/pytest
 
+## clean: what make created (the venv, dbt's target/ and logs/, the demo folder); never a database of yours
 clean:
-	rm -rf $(VENV) target logs data $(DB) $(DB).wal
+	rm -rf $(VENV) target logs $(DEMO_DIR)

@@ -6,7 +6,8 @@ Targets (issue 2): p2c load >= 8x faster than `pandas.read_excel(engine="openpyx
 fastexcel's own read of the same workbook into Arrow. pandas/openpyxl needs minutes for 200k rows, so it
 reads a 50k-row workbook of the same shape once and its time is scaled linearly to 200k rows (pass
 --pandas-rows 200000 to time it on the full file instead).
-Files are generated once in benchmarks/generated/."""
+Files are generated once in benchmarks/generated/. Like every Dynamics export, the workbook ends with the
+very hidden metadata sheet (A1: table and column logical names, rows 2..n: choice labels), which p2c reads."""
 
 from __future__ import annotations
 
@@ -16,6 +17,25 @@ from pathlib import Path
 
 import xlsxwriter
 from bench_load_csv import HEADER, WORK, machine, median_of, run_child  # shared helpers and the same columns
+
+from p2c.sample.labels import ENGLISH, choice_labels
+from p2c.sample.writers_xlsx import METADATA_SHEET, metadata_cell
+
+LOGICAL_NAMES = [
+    "accountid",
+    "rowchecksum",
+    "modifiedon",
+    "name",
+    "accountnumber",
+    "telephone1",
+    "emailaddress1",
+    "address1_city",
+    "address1_country",
+    "creditlimit",
+    "customertypecode",
+    "statecode",
+]
+CHOICE_COLUMNS = ["customertypecode", "statecode"]
 
 
 def generate(path: Path, rows: int) -> None:
@@ -44,6 +64,11 @@ def generate(path: Path, rows: int) -> None:
         sheet.write_number(r, 9, i % 997 * 1000.5, money)
         sheet.write_string(r, 10, "Customer")
         sheet.write_string(r, 11, "Active")
+    metadata = book.add_worksheet(METADATA_SHEET)
+    metadata.write_string(0, 0, metadata_cell("account", list(zip(LOGICAL_NAMES, HEADER, strict=True))))
+    for row, column in enumerate(CHOICE_COLUMNS, start=1):
+        metadata.write_row(row, 0, choice_labels("account", column, ENGLISH))
+    metadata.very_hidden()
     book.close()
 
 
@@ -95,8 +120,8 @@ def main() -> None:
     parser.add_argument("--pandas-rows", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    xlsx = WORK / f"accounts-{args.rows}.xlsx"
-    small = WORK / f"accounts-{args.pandas_rows}.xlsx"
+    xlsx = WORK / f"export-accounts-{args.rows}.xlsx"
+    small = WORK / f"export-accounts-{args.pandas_rows}.xlsx"
     generate(xlsx, args.rows)
     generate(small, args.pandas_rows)
     db = WORK / "bench-xlsx-p2c.duckdb"

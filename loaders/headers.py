@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from loaders.errors import LoaderError
+from loaders.metadata import CHECKSUM_COLUMN, CHECKSUM_PSEUDO_NAME, ExportMetadata, MetadataColumn
 from loaders.raw_schema import PROVENANCE_COLUMNS
 from loaders.vocabulary import exported_entities, read_vocabulary
 
@@ -55,6 +57,8 @@ FILE_NAME_HINTS: dict[str, str] = {
 }
 
 _RELATED = re.compile(r"^(?P<column>.+?)\s*\((?P<lookup>[^()]+)\)$")
+_LAST_GROUP = re.compile(r"^(?P<rest>.*?)\s*\((?P<group>[^()]+)\)\s*$", re.DOTALL)
+METADATA_SHEET = "metadata-sheet"  # the `how` of a header the workbook's metadata sheet named
 _RESERVED = {name for name, _ in PROVENANCE_COLUMNS}
 
 
@@ -91,12 +95,53 @@ def resolve_header(table_name: str, header: str) -> tuple[str | None, str]:
     return None, ""
 
 
+def _trailing_groups(header: str) -> list[str]:
+    """The parenthesized groups at the end of a header, first to last: `Email (Primary Contact) (Contact)`
+    -> ['Primary Contact', 'Contact']."""
+    groups: list[str] = []
+    rest = header
+    while match := _LAST_GROUP.match(rest):
+        groups.insert(0, match["group"])
+        rest = match["rest"]
+    return groups
+
+
+def related_column_name(table_name: str, column: MetadataColumn) -> str:
+    """The raw column of a related table's column named by the metadata sheet (`<relationship>.<column>`).
+
+    Its header reads `<column> (<lookup>) (<table>)`: when the vocabulary knows the lookup's display name, the
+    column lands as `<lookup>__<column>` (the name the vocabulary itself gives such columns, e.g.
+    `primarycontactid__emailaddress1`); otherwise as `<relationship id>.<column>`, exactly as the metadata
+    names it: the relationship's id is the same in every language and every export of the tenant."""
+    assert column.relationship is not None and column.column is not None
+    table = _index().get(table_name, {})
+    for group in _trailing_groups(column.display_name):
+        lookup = table.get(header_key(group))
+        if lookup is not None and "__" not in lookup:
+            return f"{lookup}__{column.column}"
+    return f"{column.relationship}.{column.column}"
+
+
+def metadata_column_names(table_name: str, metadata: ExportMetadata) -> dict[str, str]:
+    """Display name -> raw column name for every column the metadata sheet lists."""
+    names: dict[str, str] = {}
+    for column in metadata.columns:
+        if column.logical_name == CHECKSUM_PSEUDO_NAME:
+            name = CHECKSUM_COLUMN
+        elif column.is_related:
+            name = related_column_name(table_name, column)
+        else:
+            name = column.logical_name
+        names.setdefault(column.display_name, name)
+    return names
+
+
 @dataclass(frozen=True)
 class Column:
     position: int  # 1-based, as a user counts columns
     header: str
     name: str  # the DuckDB column name in raw.<table>
-    how: str  # vocabulary | related | unknown | duplicate of <name>
+    how: str  # metadata-sheet | vocabulary | related | unknown
 
 
 @dataclass(frozen=True)
@@ -110,15 +155,21 @@ class ColumnPlan:
         return [column.name for column in self.columns]
 
 
-def plan_columns(table_name: str, headers: list[str]) -> ColumnPlan:
+def plan_columns(table_name: str, headers: list[str], exact: Mapping[str, str] | None = None) -> ColumnPlan:
     """Map headers to unique column names. DuckDB names are case-insensitive, so uniqueness is checked on
-    the casefolded name; later duplicates get a deterministic `__2`, `__3` suffix and are reported."""
+    the casefolded name; later duplicates get a deterministic `__2`, `__3` suffix and are reported.
+
+    `exact` (display name -> column name, from the workbook's metadata sheet) decides first, by the header
+    byte for byte, else compared like the vocabulary compares; the vocabulary decides the rest."""
     used: set[str] = {name.casefold() for name in _RESERVED}
     columns: list[Column] = []
     unknown: list[str] = []
     duplicates: list[str] = []
+    exact = exact or {}
+    exact_keys = {header_key(display): name for display, name in reversed(list(exact.items()))}
     for position, header in enumerate(headers, start=1):
-        logical, how = resolve_header(table_name, header)
+        named = exact.get(header) or exact_keys.get(header_key(header))
+        logical, how = (named, METADATA_SHEET) if named else resolve_header(table_name, header)
         if logical is None:
             how = "unknown"
             logical = " ".join(header.replace("\ufeff", "").split()) or f"column_{position}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,16 +21,31 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from loaders.csv_exact import ExactParse, Reject, full_encoding_guess, parse_exact, transcode_to_utf8
 from loaders.errors import LoaderError
-from loaders.headers import ColumnPlan, EntityError, detect_entity, plan_columns
+from loaders.headers import (
+    METADATA_SHEET,
+    Column,
+    ColumnPlan,
+    EntityError,
+    detect_entity,
+    header_key,
+    metadata_column_names,
+    plan_columns,
+)
+from loaders.metadata import ExportMetadata, parse_metadata_cell, parse_metadata_sheet
 from loaders.raw_schema import FILES_SCHEMA, rebuild_entity_view
 from loaders.sniff import SAMPLE_BYTES, FileTypeError, detect_file_type, normalize_encoding, sniff_text
 from loaders.sql import quote_identifier, quote_literal, scalar
+from loaders.vocabulary import choice_columns, exported_entities, known_columns
 from loaders.xlsx_reader import Sheet, read_workbook
 
 DUCKDB_ENCODINGS = {"utf-8", "utf-8-sig"}
+# Dynamics' export sheet starts with the record id, row checksum and modified-on columns, headed so.
+DO_NOT_MODIFY = header_key("(Do Not Modify) ")
+HIDDEN_EXPORT_COLUMNS = 3
 
 
 @dataclass(frozen=True)
@@ -76,11 +92,15 @@ class LoadResult:
     sheet_index: int | None = None
     file_size: int | None = None
     row_numbers: str = "rowid"  # 'column' when the exact parser stored _source_row
+    choice_labels: list[dict[str, object]] = field(default_factory=list)  # raw._choice_labels rows
 
 
 class LoadError(LoaderError):
     """A file that cannot be landed; the message names the file (and sheet) and what is wrong."""
 
+
+# Set by `p2c load`'s SIGINT handler (loaders.load): a Ctrl-C may reach this module as any exception.
+SIGINT_RECEIVED = threading.Event()
 
 # Below this size hashing first costs nothing worth a thread.
 HASH_IN_BACKGROUND_BYTES = 8 * 1024 * 1024
@@ -157,6 +177,10 @@ def load_file(
     except Exception as error:  # a reader crash on one file must not stop the others
         base.status, base.error = LoadStatus.FAILED, f"{type(error).__name__}: {_message(error)}"
         results = [base]
+    if SIGINT_RECEIVED.is_set():
+        # Ctrl-C that surfaced as a DuckDB or reader error ("Query interrupted", an aborted transaction):
+        # the file was rolled back; stop the whole load instead of logging it as failed and going on
+        raise KeyboardInterrupt
     if hashing is not None and base.sha256 is None:
         with contextlib.suppress(OSError):  # the load already failed; the hash is only provenance
             base.sha256 = hashing.result()
@@ -251,6 +275,7 @@ def _drop_previous_version(con: duckdb.DuckDBPyConnection, file: str) -> set[str
         con.execute(f"drop table if exists {FILES_SCHEMA}.{quote_identifier(file_table)}")
     con.execute("delete from raw._files where file = ?", [file])
     con.execute("delete from raw._rejects where file = ?", [file])
+    con.execute("delete from raw._choice_labels where file = ?", [file])
     return {entity for _, entity in rows}
 
 
@@ -347,21 +372,48 @@ def _land_csv_fast(
 def _land_workbook(
     con: duckdb.DuckDBPyConnection, path: Path, sheets: list[Sheet], base: LoadResult, options: LoadOptions
 ) -> list[LoadResult]:
+    """Land the export sheet(s) of a workbook; skip its hidden sheets and, when the export sheet is known (by
+    the metadata sheet, the `(Do Not Modify)` headers or the Excel table), the sheets users added to it."""
+    found = _find_metadata(sheets)
+    metadata = found[1] if found else None
+    exports = {sheet.index for sheet in sheets if _is_export_sheet(sheet, metadata)}
     results: list[LoadResult] = []
     for sheet in sheets:
         result = LoadResult(**{**base.__dict__, "sheet": sheet.name, "sheet_index": sheet.index})
+        results.append(result)
         if not sheet.visible or not sheet.header:
             result.status = LoadStatus.SKIPPED
-            result.error = "hidden sheet" if not sheet.visible else "empty sheet"
-            results.append(result)
+            if found and sheet.index == found[0]:
+                result.error = f"metadata sheet of a Dynamics export of table {found[1].table}"
+            else:
+                result.error = "hidden sheet" if not sheet.visible else "empty sheet"
+            continue
+        described = metadata is not None and _matches_metadata(sheet.header, metadata)
+        if metadata is not None and not described and sheet.index not in exports:
+            result.status = LoadStatus.SKIPPED
+            result.error = (
+                f"not an export sheet: its headers are not the columns the metadata sheet lists "
+                f"(the export is {_export_sheet_names(sheets, exports)})"
+            )
             continue
         try:
-            result.entity, result.detected_by = detect_entity(
-                sheet.header, f"{path.name} {sheet.name}", options.entity
-            )
+            if described:
+                assert metadata is not None
+                result.entity, result.detected_by = _entity_from_metadata(metadata.table, options.entity)
+            else:
+                result.entity, result.detected_by = detect_entity(
+                    sheet.header, f"{path.name} {sheet.name}", options.entity
+                )
         except EntityError as error:
+            if exports and sheet.index not in exports:
+                result.status = LoadStatus.SKIPPED
+                result.error = (
+                    f"not an export sheet ({error}; the export is {_export_sheet_names(sheets, exports)})"
+                )
+                continue
             raise LoadError(f"sheet {sheet.name!r}: {error}") from error
-        plan = plan_columns(result.entity, sheet.header)
+        exact = metadata_column_names(result.entity, metadata) if described and metadata else None
+        plan = plan_columns(result.entity, sheet.header, exact)
         _describe_plan(result, plan)
         table = _new_table_name(result.entity, sheet.index)
         con.register("_p2c_incoming", sheet.data)
@@ -372,12 +424,110 @@ def _land_workbook(
             )
         finally:
             con.unregister("_p2c_incoming")
+        if described and metadata is not None:
+            result.choice_labels = _choice_labels(result.entity, metadata, plan, sheet.data)
         result.rows_read = result.rows_landed = sheet.data.num_rows
         result.file_table, result.status = table, LoadStatus.LANDED
-        results.append(result)
     if not any(result.file_table for result in results):
         raise LoadError("the workbook has no visible sheet with a header row")
     return results
+
+
+def _find_metadata(sheets: list[Sheet]) -> tuple[int, ExportMetadata] | None:
+    """The sheet index and content of Dynamics' metadata sheet (hidden, A1 in its format), if any."""
+    for sheet in sheets:
+        if sheet.visible or not sheet.header or parse_metadata_cell(sheet.header[0]) is None:
+            continue
+        rows: list[list[str | None]] = [list(sheet.header)]
+        rows += [list(row.values()) for row in sheet.data.to_pylist()]
+        metadata = parse_metadata_sheet(rows)
+        if metadata is not None:
+            return sheet.index, metadata
+    return None
+
+
+def _matches_metadata(header: list[str], metadata: ExportMetadata) -> bool:
+    """The sheet is one the metadata describes: it starts with the record id column the metadata lists
+    first, or most of its headers and at least half of the metadata's columns are listed there."""
+    keys = {header_key(column.display_name) for column in metadata.columns}
+    listed = sum(1 for text in header if text and header_key(text) in keys)
+    first = header_key(metadata.columns[0].display_name) if metadata.columns else None
+    if not header or not listed:
+        return False
+    if header_key(header[0]) == first:
+        return True
+    return listed * 2 > len([text for text in header if text]) and listed * 2 >= len(metadata.columns)
+
+
+def _is_export_sheet(sheet: Sheet, metadata: ExportMetadata | None) -> bool:
+    if not sheet.visible or not sheet.header:
+        return False
+    if metadata is not None and _matches_metadata(sheet.header, metadata):
+        return True
+    return header_key(sheet.header[0]).startswith(DO_NOT_MODIFY) or bool(sheet.tables)
+
+
+def _export_sheet_names(sheets: list[Sheet], exports: set[int]) -> str:
+    names = [repr(sheet.name) for sheet in sheets if sheet.index in exports]
+    return ("sheet " if len(names) == 1 else "sheets ") + ", ".join(names)
+
+
+def _entity_from_metadata(table: str, override: str | None) -> tuple[str, str]:
+    if override is not None and override != table:
+        raise EntityError(
+            f"--entity {override} contradicts the workbook's metadata sheet: it is an export of {table}"
+        )
+    if table not in exported_entities():
+        raise EntityError(
+            f"the metadata sheet names table {table!r}, which is not one of the exported tables "
+            f"({', '.join(exported_entities())})"
+        )
+    return table, "metadata sheet"
+
+
+def _choice_labels(
+    entity: str, metadata: ExportMetadata, plan: ColumnPlan, data: pa.Table
+) -> list[dict[str, object]]:
+    """One row per label of each choice column the metadata sheet lists, with the column it belongs to.
+
+    The metadata names no column for its label rows, only their order (the view's choice columns, in view
+    order), so the columns are matched in order: a column the choice-label seed knows as a choice column
+    matches; one the vocabulary knows otherwise does not; any other column (custom, or a standard column the
+    seeds lack) matches when its values are all among the labels. The record id, checksum and modified-on
+    columns (the metadata's first three) never do."""
+    known = known_columns(entity)
+    choices = choice_columns()
+    names = metadata_column_names(entity, metadata)
+    hidden = {names[column.display_name] for column in metadata.columns[:HIDDEN_EXPORT_COLUMNS]}
+    rows: list[dict[str, object]] = []
+    after = 0
+    for choice in metadata.choice_rows:
+        found: Column | None = None
+        for column in plan.columns[after:]:
+            if column.how != METADATA_SHEET or column.name in hidden:
+                continue
+            if (entity, column.name) in choices:
+                found = column
+            elif column.name not in known:
+                values = pc.unique(data.column(column.position - 1).drop_null()).to_pylist()
+                if values and set(values) <= set(choice.labels):
+                    found = column
+            if found is not None:
+                after = column.position
+                break
+        rows += [
+            {
+                "entity": entity,
+                "metadata_row": choice.row,
+                "column_position": found.position if found else None,
+                "column": found.name if found else None,
+                "header": found.header if found else None,
+                "label_position": position,
+                "label": label,
+            }
+            for position, label in enumerate(choice.labels, start=1)
+        ]
+    return rows
 
 
 def _insert_by_name(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, object]]) -> None:
@@ -413,6 +563,14 @@ def _register(
             "row_numbers": result.row_numbers,
         }
         _insert_by_name(con, "raw._files", [file_row])
+        _insert_by_name(
+            con,
+            "raw._choice_labels",
+            [
+                {"load_id": load_id, "file": result.file, "sheet": result.sheet, **row}
+                for row in result.choice_labels
+            ],
+        )
         if result.rejects:
             # Through Arrow rather than executemany: a broken file can reject a million rows.
             rejects = pa.table(

@@ -4,12 +4,14 @@ What it prints at the end is in loaders.report; the exit code is the CLI's (p2c.
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from rich.console import Console
@@ -17,7 +19,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from loaders.discover import discover
 from loaders.errors import LoaderError
-from loaders.landing import LoadOptions, LoadResult, LoadStatus, load_file, new_load_id
+from loaders.landing import SIGINT_RECEIVED, LoadOptions, LoadResult, LoadStatus, load_file, new_load_id
 from loaders.raw_schema import ensure_landing_zone
 from loaders.sniff import ZIP_MAGIC
 from loaders.sql import scalar
@@ -29,6 +31,15 @@ PROGRESS_MIN_BYTES = 16 * 1024 * 1024
 
 class NoExportFiles(LoaderError):
     """None of the paths is, or holds, a file the loader can read."""
+
+
+class LandingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `p2c load`: what was landed before it, and the files not landed (the one in progress was
+    rolled back). Loading the same files again lands the rest; the landed ones are skipped as unchanged."""
+
+    def __init__(self, load_id: str, results: list[LoadResult], not_landed: list[Path]) -> None:
+        super().__init__(load_id)
+        self.load_id, self.results, self.not_landed = load_id, results, not_landed
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ def load_paths(
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path))
     prefetch = WorkbookPrefetch(con)
+    previous_handler = _catch_sigint()
     try:
         prefetch.start(files[:1])
         ensure_landing_zone(con)
@@ -75,10 +87,31 @@ def load_paths(
             prefetch.start(files[index + 1 : index + 2])
             with _progress(con, path, console or Console(quiet=True)):
                 results.extend(load_file(con, path, load_id, options, workbook=prefetch.take(path)))
+    except KeyboardInterrupt:
+        # the file in progress was rolled back (one transaction per file); the earlier ones stay landed
+        done = {Path(r.file) for r in results}
+        pending = [f for f in files if f.resolve() not in done and f not in done]
+        raise LandingInterrupted(load_id, results, pending) from None
     finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+        SIGINT_RECEIVED.clear()
         prefetch.close()
         con.close()
     return load_id, results
+
+
+def _catch_sigint() -> Any:
+    """Remember a Ctrl-C (it may reach the loader as a DuckDB or reader error), then interrupt as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    SIGINT_RECEIVED.clear()
+
+    def handler(signum: int, frame: Any) -> None:
+        SIGINT_RECEIVED.set()
+        signal.default_int_handler(signum, frame)
+
+    return signal.signal(signal.SIGINT, handler)
 
 
 class WorkbookPrefetch:

@@ -101,11 +101,28 @@ create table if not exists raw._files (
 )"""
 
 
+# The labels of each choice column, as the metadata sheet of a Dynamics "Export to Excel" workbook lists them
+# (rows 2..n: one row per choice column of the view, in view order), for the sheets currently landed.
+CHOICE_LABELS_DDL = """
+create table if not exists raw._choice_labels (
+    load_id varchar not null,
+    file varchar not null,
+    sheet varchar,
+    entity varchar not null,
+    metadata_row integer not null,  -- the metadata sheet's row: the (metadata_row - 1)-th choice column
+    column_position integer,  -- 1-based column of the sheet the labels belong to; NULL when not found
+    "column" varchar,  -- the raw column it landed in; NULL when not found
+    header varchar,
+    label_position integer not null,  -- 1-based, in the order Dynamics lists them
+    label varchar not null
+)"""
+
+
 def ensure_landing_zone(con: duckdb.DuckDBPyConnection) -> None:
     """Create the schemas, the bookkeeping tables and the (possibly empty) raw.<table> views."""
     con.execute("create schema if not exists raw")
     con.execute(f"create schema if not exists {FILES_SCHEMA}")
-    for ddl in (LOADS_DDL, REJECTS_DDL, FILES_DDL):
+    for ddl in (LOADS_DDL, REJECTS_DDL, FILES_DDL, CHOICE_LABELS_DDL):
         con.execute(ddl)
     ensure_raw_relations(con)
 

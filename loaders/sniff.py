@@ -17,7 +17,16 @@ from loaders.errors import LoaderError
 SAMPLE_BYTES = 1 << 20
 DELIMITERS = (",", ";", "\t")
 ZIP_MAGIC = b"PK\x03\x04"
-OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, .doc, and password-protected workbooks
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, .doc, and encrypted workbooks
+# Names of OLE2 directory entries (UTF-16LE) that tell an encrypted .xlsx from a legacy .xls: both a password
+# and a sensitivity label (Purview / IRM) wrap the workbook as an `EncryptedPackage` stream with a
+# `\x06DataSpaces` storage; a password adds `EncryptionInfo` (StrongEncryption transform), a label the DRM
+# transform and no EncryptionInfo.
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+_DATA_SPACES = "\x06DataSpaces".encode("utf-16-le")
+_ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
+_DRM_MARKERS = tuple(name.encode("utf-16-le") for name in ("DRMEncrypted", "DRMTransform", "\tDRMContent"))
+_PASSWORD_MARKERS = tuple(name.encode("utf-16-le") for name in ("StrongEncryption",))
 # A UTF-8 multi-byte sequence: its presence next to invalid bytes means "UTF-8 with damage", not cp1252.
 UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
@@ -38,15 +47,79 @@ def detect_file_type(path: Path, head: bytes) -> str:
     if head.startswith(ZIP_MAGIC):
         return "xlsx"
     if head.startswith(OLE2_MAGIC):
+        kind = ole2_kind(path, head)
+        if kind == "label":
+            raise FileTypeError(
+                "workbook encrypted by a sensitivity label (Microsoft Purview / IRM): it cannot be read "
+                "without the label's rights; in Excel remove the label (or save a copy without it, or with a "
+                "label that does not encrypt) and load that copy"
+            )
+        if kind == "password":
+            raise FileTypeError(
+                "password-protected workbook: open it in Excel, remove the password (File > Info > Protect "
+                "Workbook > Encrypt with Password) or save an unprotected copy, and load that"
+            )
         raise FileTypeError(
-            "legacy Excel 97-2003 workbook (.xls) or a password-protected workbook: "
-            "open it in Excel and save it as .xlsx or CSV"
+            "legacy Excel 97-2003 workbook (.xls): open it in Excel and save it as .xlsx or CSV"
         )
     if not head:
         raise FileTypeError("empty file: there is no header row")
+    for magic, kind in BINARY_MAGIC:
+        if head.startswith(magic):
+            raise FileTypeError(f"binary file ({kind}): not a CSV export and not an .xlsx workbook")
+    if _control_bytes(head[:4096]) and not _looks_utf16(head):
+        raise FileTypeError("binary file (control bytes): not a CSV export and not an .xlsx workbook")
     if b"\x00" in head[:4096] and not _looks_utf16(head):
         raise FileTypeError("binary file (NUL bytes): not a CSV export and not an .xlsx workbook")
     return "csv"
+
+
+# Files people pick by mistake; refused by content, whatever they are called and even with --entity.
+BINARY_MAGIC = (
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"\x7fELF", "a program (ELF)"),
+)
+_TEXT_CONTROLS = {9, 10, 12, 13, 26}  # tab, newline, form feed, carriage return, DOS end of file
+
+
+def _control_bytes(sample: bytes) -> bool:
+    """More than 1% C0 control bytes other than tab and line breaks: no export text looks like that."""
+    controls = sum(1 for byte in sample if byte < 32 and byte not in _TEXT_CONTROLS)
+    return controls > max(len(sample) // 100, 2)
+
+
+def ole2_kind(path: Path, head: bytes) -> str:
+    """'label', 'password' or 'legacy' for an OLE2 file, from the names of its directory entries. The
+    directory may lie anywhere: beyond the sample the file is scanned (only files about to be refused)."""
+    found: set[bytes] = set()
+    wanted = (_ENCRYPTED_PACKAGE, _DATA_SPACES, _ENCRYPTION_INFO, *_DRM_MARKERS, *_PASSWORD_MARKERS)
+    overlap = max(len(name) for name in wanted)
+
+    def scan(chunk: bytes) -> None:
+        found.update(name for name in wanted if name in chunk)
+
+    scan(head)
+    if len(head) >= SAMPLE_BYTES and path.is_file():
+        with path.open("rb") as handle:
+            handle.seek(len(head) - overlap)
+            while chunk := handle.read(SAMPLE_BYTES + overlap):
+                scan(chunk)
+                if len(chunk) <= overlap:
+                    break
+                handle.seek(-overlap, 1)
+    if _ENCRYPTED_PACKAGE not in found and _DATA_SPACES not in found:
+        return "legacy"
+    if any(marker in found for marker in _DRM_MARKERS):
+        return "label"
+    if _ENCRYPTION_INFO in found or any(marker in found for marker in _PASSWORD_MARKERS):
+        return "password"
+    return "label"
 
 
 def _looks_utf16(head: bytes) -> bool:

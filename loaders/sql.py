@@ -19,7 +19,8 @@ def quote_literal(text: str) -> str:
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
     """The one value of a one-row query (a count, an exists check)."""
-    row = con.execute(sql, params or []).fetchone()
-    if row is None:
+    # fetchall, not fetchone: an unfinished result would block the connection's next statement
+    rows = con.execute(sql, params or []).fetchall()
+    if not rows:
         raise LookupError(f"no row from: {sql}")
-    return row[0]
+    return rows[0][0]

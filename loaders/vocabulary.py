@@ -59,3 +59,13 @@ def known_columns(table_name: str) -> tuple[str, ...]:
         if label.table_name == table_name:
             seen.setdefault(label.logical_name, None)
     return tuple(seen)
+
+
+CHOICE_LABELS_FILE = "choice_labels.csv"  # in the project's seeds/
+
+
+@lru_cache(maxsize=1)
+def choice_columns() -> frozenset[tuple[str, str]]:
+    """(table, logical name) of every choice column the choice-label seed knows."""
+    with seed_path(CHOICE_LABELS_FILE).open(encoding="utf-8", newline="") as handle:
+        return frozenset((row["table_name"], row["logical_name"]) for row in csv.DictReader(handle))

@@ -7,16 +7,20 @@ by `_reported`; they never reach the user as a traceback."""
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 
 from loaders.errors import LoaderError
 from p2c import __version__
 from p2c.errors import ExitCode, P2CError, UsageError
+from p2c.output import FormatOption, OutputFormat, resolve_format, stdout_console
 from p2c.settings import resolve_db_path
 
 # Locals in tracebacks could print connection strings or secrets: never show them.
@@ -41,10 +45,13 @@ DbOption = Annotated[
 ]
 TargetOption = Annotated[
     Path | None,
-    typer.Option(help="dbt target dir of the last build (manifest, run_results.json; default ./target)."),
+    typer.Option(
+        help="dbt target dir of the build (default: the database's own, <db>.target/ or $DBT_TARGET_PATH)."
+    ),
 ]
 
 Command = TypeVar("Command", bound=Callable[..., Any])
+DEBUG_ENV_VAR = "P2C_DEBUG"
 
 
 def _reported(command: Command) -> Command:
@@ -60,8 +67,72 @@ def _reported(command: Command) -> Command:
         except LoaderError as error:
             err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(ExitCode.CANNOT_RUN) from None
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException):
+            raise  # typer's own exits and usage errors
+        except BrokenPipeError:
+            # the reader of stdout went away (`| head`): not an error of ours, and nothing more to say
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(ExitCode.OK) from None
+        except Exception as error:
+            # a bug: one line for the user; the traceback only on request (it may show values of rows)
+            if os.environ.get(DEBUG_ENV_VAR):
+                raise
+            err_console.print(
+                f"[red]internal error:[/red] {type(error).__name__}: {error}\n"
+                f"  this is a bug in p2c; {DEBUG_ENV_VAR}=1 shows the traceback",
+                highlight=False,
+                soft_wrap=True,
+                markup=True,
+            )
+            raise typer.Exit(ExitCode.CANNOT_RUN) from None
+        except KeyboardInterrupt:
+            err_console.print("[red]interrupted[/red] (Ctrl-C)", highlight=False)
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
 
     return run  # type: ignore[return-value]
+
+
+def _checked_entity(entity: str | None) -> str | None:
+    """--entity must name one of the exported tables (checked before anything is opened)."""
+    if entity is None:
+        return None
+    import difflib
+
+    from loaders.vocabulary import exported_entities
+
+    known = list(exported_entities())
+    if entity in known:
+        return entity
+    close = difflib.get_close_matches(entity, known, n=1)
+    suggestion = f" (did you mean {close[0]}?)" if close else ""
+    raise UsageError(f"unknown --entity {entity!r}{suggestion}; one of: {', '.join(known)}")
+
+
+def _checked_encoding(encoding: str | None) -> str | None:
+    if encoding is None:
+        return None
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise UsageError(
+            f"unknown --encoding {encoding!r}; e.g. utf-8, utf-8-sig, cp1252, latin-1, utf-16"
+        ) from None
+    return encoding
+
+
+def _writable_folder(folder: Path, what: str) -> None:
+    """A folder the command will write into: not a file, and writable (checked before any work)."""
+    from p2c.database import check_writable_folder
+
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{what} {folder} is a file, not a folder")
+    try:
+        check_writable_folder(folder, purpose=f"{what} is written there")
+    except P2CError as error:
+        raise UsageError(error.message, hint=error.hint) from None
 
 
 def _wide_console() -> Console:
@@ -98,12 +169,15 @@ def sample(
     """Write a realistic Dynamics 365 Sales export set (xlsx and CSV) for all nine entities."""
     from p2c.sample import SampleOptionError, write_sample_set
 
+    _writable_folder(out_dir, "OUT_DIR")
     try:
         written = write_sample_set(
             out_dir, seed=seed, scale=scale, language=language, file_format=file_format
         )
     except SampleOptionError as error:
         raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(f"cannot write the sample set to {out_dir}: {error.strerror or error}") from None
     console.print(f"wrote {len(written)} files to {out_dir}")
 
 
@@ -121,18 +195,49 @@ def load(
     encoding: Annotated[
         str | None, typer.Option(help="CSV encoding instead of detecting it (utf-8, cp1252, utf-16).")
     ] = None,
+    file_format: FormatOption = None,
 ) -> None:
     """Land export files in DuckDB (raw.<table>), every value as text with its provenance.
 
-    Exit 0 when every file was read (rows may still be rejected, see raw._rejects), 1 when a file failed."""
+    Exit 0 when every file was read (rows may still be rejected, see raw._rejects), 1 when a file failed,
+    2 when nothing could be loaded (usage, database), 130 on Ctrl-C (the file in progress is rolled back)."""
+    from loaders.discover import discover
     from loaders.landing import LoadOptions
-    from loaders.load import land
-    from loaders.report import print_landing_report
+    from loaders.load import LandingInterrupted, LandingRun, NoExportFiles, load_paths
+    from p2c.database import open_or_create
+    from p2c.load_output import render_landing
+    from p2c.output import progress_console
 
-    out = _wide_console()
-    options = LoadOptions(company=company, entity=entity, encoding=encoding)
-    run = land(paths, resolve_db_path(db), options, console=out)
-    print_landing_report(run, out, err_console)
+    fmt = resolve_format(file_format)
+    db_path = resolve_db_path(db)
+    # every usage error is found before the database is opened (or created)
+    options = LoadOptions(
+        company=company, entity=_checked_entity(entity), encoding=_checked_encoding(encoding)
+    )
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    files = discover(paths)
+    if not files:
+        raise NoExportFiles("no export files found in " + ", ".join(str(p) for p in paths))
+    open_or_create(db_path).close()
+    try:
+        load_id, results = load_paths(files, db_path, options, console=progress_console())
+    except LandingInterrupted as interrupted:
+        run = LandingRun(interrupted.load_id, interrupted.results)
+        render_landing(run, fmt, db_path, err_console, interrupted=True)
+        landed = sum(1 for r in run.results if r.file_table)
+        not_landed = ", ".join(str(p) for p in interrupted.not_landed) or "none"
+        err_console.print(
+            f"[red]interrupted[/red] (Ctrl-C): {landed} file(s) or sheet(s) landed and kept; the file in "
+            f"progress was rolled back; not landed: {not_landed}. Run the same command again to land the "
+            "rest (landed files are skipped as unchanged).",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    run = LandingRun(load_id, results)
+    render_landing(run, fmt, db_path, err_console)
     raise typer.Exit(ExitCode.FAILED_ROWS if run.failed else ExitCode.OK)
 
 
@@ -142,13 +247,32 @@ def build(
     db: DbOption = None,
     select: Annotated[str | None, typer.Option(help="dbt selection, e.g. 'marts'.")] = None,
     var: Annotated[list[str] | None, typer.Option("--var", help="dbt var as KEY=VALUE (repeatable).")] = None,
+    file_format: FormatOption = None,
 ) -> None:
     """Run `dbt build` (seeds, models, unit and data tests) and summarize the result.
 
-    Exit 0 when everything built and passed, 1 when a model or test failed."""
+    Exit 0 when everything built and passed, 1 when a model or test failed, 2 when it could not run (no
+    database: run `p2c load` first), 130 on Ctrl-C. The build is recorded in the database (p2c.builds)."""
+    from p2c.build.dbt import parse_vars
     from p2c.build.runner import run_build
+    from p2c.database import check_existing
+    from p2c.output import progress_console, stdout_console
 
-    raise typer.Exit(run_build(resolve_db_path(db), select=select, dbt_vars=var or []))
+    db_path = resolve_db_path(db)
+    try:
+        parse_vars(var or [])
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    check_existing(db_path, for_writing=True)
+    code = run_build(
+        db_path,
+        select=select,
+        dbt_vars=var or [],
+        console=stdout_console(),
+        progress_console=progress_console() or Console(quiet=True),
+        output_format=resolve_format(file_format),
+    )
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -204,6 +328,113 @@ def emulator(
     raise typer.Exit(code)
 
 
+EnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        help="Dataverse environment URL, e.g. https://contoso.crm4.dynamics.com ($P2C_DATAVERSE_URL).",
+    ),
+]
+TableOption = Annotated[
+    list[str] | None,
+    typer.Option("--table", help="Only this dualwrite table (repeatable).", show_default=False),
+]
+DeviceCodeOption = Annotated[
+    bool,
+    typer.Option("--device-code", help="Sign in as a person (device code) instead of an application user."),
+]
+BulkOption = Annotated[
+    str, typer.Option("--bulk", help="auto (UpdateMultiple where supported, else $batch), batch or single.")
+]
+
+
+@app.command()
+@_reported
+def plan(
+    env: EnvOption = None,
+    db: DbOption = None,
+    table: TableOption = None,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the plan (JSON).")] = Path("plan.json"),
+    device_code: DeviceCodeOption = False,
+    file_format: FormatOption = None,
+) -> None:
+    """Read the current records by id and report, per table, what an upload would change: to update (each
+    column's current and new value), unchanged, not found, conflicts, and rows that cannot be written."""
+    from p2c.upload.session import open_session, print_run_summary
+
+    with open_session(resolve_db_path(db), env, device_code=device_code) as session:
+        summary = session.runner.run("plan", table or [], plan_out=out)
+    print_run_summary(summary, resolve_format(file_format), console, err_console)
+    err_console.print(f"plan written to {out}", highlight=False)
+
+
+@app.command()
+@_reported
+def upload(
+    env: EnvOption = None,
+    db: DbOption = None,
+    table: TableOption = None,
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="Apply exactly this plan (rows changed since then fail).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Build and check every request; send no write.")
+    ] = False,
+    bulk: BulkOption = "auto",
+    batch_size: Annotated[
+        int, typer.Option(help="Records per UpdateMultiple or $batch request.", min=1)
+    ] = 100,
+    parallel: Annotated[
+        int, typer.Option(help="Most requests in flight per application user (x-ms-dop-hint may lower it).")
+    ] = 16,
+    bypass_business_logic: Annotated[
+        bool, typer.Option(help="Send MSCRM.BypassBusinessLogicExecution: CustomSync,CustomAsync.")
+    ] = False,
+    suppress_flows: Annotated[
+        bool, typer.Option(help="Send MSCRM.SuppressCallbackRegistrationExpanderJob: no flows run.")
+    ] = False,
+    device_code: DeviceCodeOption = False,
+    file_format: FormatOption = None,
+) -> None:
+    """Initialize the existing records in Dataverse (updates by record id, dependency order). Run the same
+    command again after an interruption: rows already done are skipped. Exit 1 when rows failed."""
+    from p2c.upload.session import open_session, print_run_summary
+
+    with open_session(
+        resolve_db_path(db),
+        env,
+        bulk=bulk,
+        batch_size=batch_size,
+        parallel=parallel,
+        bypass_business_logic=bypass_business_logic,
+        suppress_flows=suppress_flows,
+        device_code=device_code,
+    ) as session:
+        summary = session.runner.run("upload", table or [], dry_run=dry_run, plan_in=plan_file)
+    print_run_summary(summary, resolve_format(file_format), console, err_console)
+    raise typer.Exit(ExitCode.FAILED_ROWS if summary.failed else ExitCode.OK)
+
+
+@app.command()
+@_reported
+def results(
+    db: DbOption = None,
+    run: Annotated[str | None, typer.Option("--run", help="Only this run (see the runs listed).")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Rows of this status: updated, unchanged, failed, skipped.")
+    ] = None,
+    table: TableOption = None,
+    file_format: FormatOption = None,
+) -> None:
+    """The upload runs, the reconciliation per table (target rows = updated + unchanged + failed + to do)
+    and the failed rows with the Dataverse error. Exit 1 when rows failed."""
+    from p2c.upload.session import print_results, read_results
+
+    report = read_results(resolve_db_path(db), run_id=run, status=status, tables=tuple(table or ()))
+    print_results(report, resolve_format(file_format), console)
+    raise typer.Exit(ExitCode.FAILED_ROWS if report.failed_rows else ExitCode.OK)
+
+
 @lineage_app.command("pack")
 @_reported
 def lineage_pack(
@@ -216,11 +447,29 @@ def lineage_pack(
         ),
     ] = True,
     target: TargetOption = None,
+    allow_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unverified",
+            help="Write the pack even when the last build failed, is partial or older than the last load"
+            " (the report then opens with a banner saying so).",
+        ),
+    ] = False,
 ) -> None:
-    """Write the audit pack: report.html, lineage.csv/json, findings.txt, dbt-docs/."""
-    from p2c.lineage.pack_writer import write_pack
+    """Write the audit pack: report.html (build, reconciliation, rejects, landed files, lineage),
+    build.json, reconciliation/rejects/files .csv|.json, lineage.csv/json, findings.txt, dbt-docs/.
 
-    result = write_pack(out, resolve_db_path(db), build_target=target, docs=docs)
+    Refused (exit 2) for a database without a successful build that covers its landed files."""
+    from p2c.database import check_existing
+    from p2c.lineage.pack_writer import check_out_dir, write_pack
+
+    db_path = resolve_db_path(db)
+    check_out_dir(out)
+    check_existing(db_path)
+    result = write_pack(out, db_path, build_target=target, docs=docs, strict=not allow_unverified)
+    if result.context is not None:
+        for problem in result.context.problems:
+            err_console.print(f"[red]NOT VERIFIED:[/red] {problem}", highlight=False, soft_wrap=True)
     pack = result.pack
     console.print(
         f"lineage of {len(pack.columns)} columns in {len(pack.tables())} tables -> {out / 'report.html'}"
@@ -233,6 +482,8 @@ def lineage_pack(
         err_console.print(
             f"[yellow]{len(pack.findings)} declaration finding(s), see {out / 'findings.txt'}[/yellow]"
         )
+    if result.context is not None and result.context.problems:
+        raise typer.Exit(ExitCode.FAILED_ROWS)  # written, but it does not vouch for the database
 
 
 @lineage_app.command("trace")
@@ -251,14 +502,18 @@ def lineage_trace(
     ] = None,
     db: DbOption = None,
     target: TargetOption = None,
+    file_format: FormatOption = None,
 ) -> None:
-    """Show where one row came from: file, sheet, row, and each value's export column."""
-    from p2c.lineage.row_provenance import RowSelector, print_row_trace, trace_row_in_db
+    """Show where one row came from: file, sheet, data row and Excel row, and each value's export column;
+    for a rejected record, that it was rejected, why, and its source row."""
+    from p2c.lineage.row_provenance import RowSelector, render_row_trace, trace_row_in_db
 
     values = list(company_and_key or [])
     selector = RowSelector(company=values[0] if values else None, key=tuple(values[1:]), record_id=record_id)
     traced = trace_row_in_db(resolve_db_path(db), table, selector, target)
-    print_row_trace(traced, console)
+    for note in traced.notes:
+        err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+    render_row_trace(traced, resolve_format(file_format))
 
 
 @lineage_app.command("check")
@@ -269,30 +524,87 @@ def lineage_check(
     suggest: Annotated[
         bool, typer.Option(help="Print the computed lineage of each differing column as YAML to review.")
     ] = False,
+    file_format: FormatOption = None,
 ) -> None:
-    """Compare the lineage declarations (YAML meta.lineage) with the SQL; exit 1 on a difference."""
+    """Compare the lineage declarations (YAML meta.lineage) with the SQL; exit 1 on a difference.
+
+    Without a database (or an unbuilt one) the project is compiled against a scratch database: nothing is
+    created where --db points."""
     import tempfile
 
+    from p2c.build.record import last_build, target_dir_for
+    from p2c.database import check_existing, reading
     from p2c.lineage.declarations import check_declarations, suggested_declaration
     from p2c.lineage.graph import compute_lineage
     from p2c.lineage.pack_writer import compiled_artifacts
+    from p2c.output import Column, render_rows
     from p2c.settings import project_dir
 
+    fmt = resolve_format(file_format)
+    db_path = resolve_db_path(db)
     project = project_dir()
+    record = None
+    if db_path.exists():
+        check_existing(db_path)
+        with reading(db_path) as con:
+            record = last_build(con)
     with tempfile.TemporaryDirectory(prefix="p2c-check-") as scratch:
+        compile_db = db_path if record is not None else Path(scratch) / "compile.duckdb"
+        build_target = target or (Path(record.target_dir) if record and record.target_dir else None)
         artifacts = compiled_artifacts(
-            resolve_db_path(db), project, Path(scratch), target or project / "target"
+            compile_db, project, Path(scratch) / "target", build_target or target_dir_for(db_path), record
         )
     graph = compute_lineage(artifacts)
     findings = check_declarations(graph)
-    for finding in findings:
-        console.print(str(finding), markup=False, highlight=False, soft_wrap=True)
-        if suggest and finding.column != "*" and finding.problem != "stale":
-            console.print(
-                suggested_declaration(graph, finding.relation, finding.column), markup=False, soft_wrap=True
-            )
-    console.print(f"{len(findings)} finding(s)")
+    rows = [
+        {
+            "relation": f.relation,
+            "column": f.column,
+            "problem": f.problem,
+            "detail": f.detail,
+            "suggestion": suggested_declaration(graph, f.relation, f.column)
+            if suggest and f.column != "*" and f.problem != "stale"
+            else None,
+        }
+        for f in findings
+    ]
+    columns = [Column("relation"), Column("column"), Column("problem"), Column("detail")]
+    if suggest:
+        columns.append(Column("suggestion"))
+    if fmt == OutputFormat.TABLE:
+        out = stdout_console()
+        for row, finding in zip(rows, findings, strict=True):
+            out.print(str(finding), markup=False, highlight=False, soft_wrap=True)
+            if row["suggestion"]:
+                out.print(row["suggestion"], markup=False, soft_wrap=True)
+        out.print(f"{len(findings)} finding(s)")
+    else:
+        render_rows(rows, columns, fmt)
     raise typer.Exit(ExitCode.FAILED_ROWS if findings else ExitCode.OK)
+
+
+@app.command()
+@_reported
+def rejects(
+    db: DbOption = None,
+    entity: Annotated[
+        str | None, typer.Option("--entity", help="Only the rejects of this table (e.g. salesorder).")
+    ] = None,
+    file_format: FormatOption = None,
+) -> None:
+    """Export every rejected row for the people who fix the source data: stage (load or build), entity,
+    company, key, reason, file, sheet, data row, Excel row, line, and the row's values. Read-only."""
+    from p2c.database import reading
+    from p2c.lineage.audit_tables import REJECT_COLUMNS, read_rejects
+    from p2c.output import render_rows
+
+    fmt = resolve_format(file_format)
+    entity = _checked_entity(entity)
+    with reading(resolve_db_path(db)) as con:
+        rows = read_rejects(con)
+    if entity:
+        rows = [r for r in rows if r["entity"] == entity]
+    render_rows(rows, REJECT_COLUMNS, fmt, title=f"{len(rows)} rejected row(s)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -58,3 +58,9 @@ class TransientError(P2CError):
 
 class TerminalError(P2CError):
     """Will fail the same way again (a 4xx other than 429, a value Dataverse refuses): do not retry."""
+
+
+class Interrupted(P2CError):
+    """Stopped by Ctrl-C (SIGINT): the message says what was done and what was not; exit 130."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -239,32 +239,35 @@ def test_trace_finds_the_export_row(tiny: dict[str, Path]) -> None:
     assert traced.upload is None
 
 
-def test_cli_trace_and_pack(tiny: dict[str, Path], tmp_path: Path) -> None:
+def test_cli_on_a_database_p2c_never_built(tiny: dict[str, Path], tmp_path: Path) -> None:
+    """The tiny project is built by plain `dbt build`: no build record in the database. The trace still
+    answers (with a note on stderr); the pack refuses, or with --allow-unverified says so on its first
+    screen and exits 1; the declaration check needs no build."""
     from typer.testing import CliRunner
 
     from p2c.cli import app
 
     runner = CliRunner()
     args = ["--db", str(tiny["db"]), "--target", str(tiny["build"])]
-    traced = runner.invoke(
-        app, ["lineage", "trace", "salesorder", "USMF", "SO-2", *args], env={"COLUMNS": "200"}
-    )
+    traced = runner.invoke(app, ["lineage", "trace", "salesorder", "USMF", "SO-2", *args])
     assert traced.exit_code == 0, traced.output
-    assert "comes from orders.xlsx, sheet Orders, row 2 (raw.orders)" in traced.output
-    assert "upload: no upload result recorded yet" in traced.output
+    assert "comes from orders.xlsx, sheet Orders, data row 2 (Excel row 3) (raw.orders)" in traced.stdout
+    assert "upload: no upload result recorded yet" in traced.stdout
+    assert "has no recorded build" in traced.stderr
     missing = runner.invoke(app, ["lineage", "trace", "salesorder", "USMF", "SO-404", *args])
     assert missing.exit_code == 2
     assert "no row in dualwrite.salesorder with msdyn_company = 'USMF' and msdyn_salesordernumber" in (
         missing.stderr
     )
-    packed = runner.invoke(app, ["lineage", "pack", "--out", str(tmp_path / "pack"), "--no-docs", *args])
-    assert packed.exit_code == 0, packed.output
-    assert sorted(p.name for p in (tmp_path / "pack").iterdir()) == [
-        "findings.txt",
-        "lineage.csv",
-        "lineage.json",
-        "report.html",
-    ]
+    refused = runner.invoke(app, ["lineage", "pack", "--out", str(tmp_path / "refused"), "--no-docs", *args])
+    assert refused.exit_code == 2
+    assert not (tmp_path / "refused").exists() or not any((tmp_path / "refused").iterdir())
+    packed = runner.invoke(
+        app, ["lineage", "pack", "--out", str(tmp_path / "pack"), "--no-docs", "--allow-unverified", *args]
+    )
+    assert packed.exit_code == 1, packed.output
+    written = {p.name for p in (tmp_path / "pack").iterdir()}
+    assert {"findings.txt", "lineage.csv", "lineage.json", "report.html"} <= written
     checked = runner.invoke(app, ["lineage", "check", *args])
     assert (checked.exit_code, checked.output.splitlines()[-1]) == (0, "0 finding(s)")
 

@@ -123,7 +123,7 @@ def test_legacy_xls_and_disguised_files_are_refused_by_content(
     results = load_run(xls, png, broken_zip)
     assert [r.status for r in results] == ["failed", "failed", "failed"]
     assert results[0].error.startswith("legacy Excel 97-2003 workbook (.xls)")
-    assert results[1].error.startswith("binary file (NUL bytes)")
+    assert results[1].error.startswith("binary file (a PNG image)")
     assert results[2].file_type == "xlsx"
     assert results[2].error.startswith("not a readable .xlsx workbook (")
     assert load_query("select count(*) from raw._files") == [(0,)]

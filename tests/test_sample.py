@@ -9,15 +9,21 @@ import re
 import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
+from urllib.parse import unquote
 
+import duckdb
 import fastexcel
 import pytest
 from typer.testing import CliRunner
 
 import p2c.sample as sample
+from loaders.landing import LoadOptions
+from loaders.load import load_paths
 from p2c.cli import app
 from p2c.sample import SampleOptionError, write_sample_set
+from p2c.sample.columns import EXPORT_COLUMNS
 from p2c.sample.dataset import MISSING_ORDER_NUMBER
+from p2c.sample.formats import Kind
 from p2c.settings import choice_labels_path, header_vocabulary_path
 
 SCALE = 40
@@ -199,7 +205,7 @@ def test_xlsx_has_the_hidden_do_not_modify_columns(sample_dir: Path) -> None:
             sheets = sorted(n for n in archive.namelist() if n.startswith("xl/worksheets/sheet"))
             workbook = archive.read("xl/workbook.xml").decode()
             # the last sheet is Dynamics' hidden metadata sheet; every data sheet hides its first 3 columns
-            assert re.search(r'<sheet name="hiddenSheet" sheetId="\d+" state="hidden"', workbook), table
+            assert re.search(r'<sheet name="hiddenSheet" sheetId="\d+" state="veryHidden"', workbook), table
             for sheet in sheets[:-1]:
                 xml = archive.read(sheet).decode()
                 assert re.search(r'<col min="1" max="3" [^>]*hidden="1"', xml), (table, sheet)
@@ -210,6 +216,93 @@ def test_xlsx_has_the_hidden_do_not_modify_columns(sample_dir: Path) -> None:
             assert all(GUID.match(str(row[headers[0]])) for row in rows)
     assert next(iter(usmf(sample_dir, "account")[0])) == "(Do Not Modify) Account"
     assert next(iter(usmf(sample_dir, "salesorderdetail")[0])) == "(Do Not Modify) Order Product"
+
+
+METADATA_A1 = re.compile(r"^(?P<table>[a-z]+):(?P<token>[A-Za-z0-9+/]{86}==):(?P<pairs>.+)$")
+
+
+def metadata_rows(path: Path) -> list[list[str | None]]:
+    """The very hidden metadata sheet's cells (row 1 first), read as any reader would."""
+    reader = fastexcel.read_excel(path)
+    sheet = reader.load_sheet_by_name("hiddenSheet", header_row=None, dtypes="string")
+    assert sheet.visible == "veryhidden"
+    return [list(row.values()) for row in sheet.to_arrow().to_pylist()]
+
+
+def test_xlsx_metadata_sheet_is_in_dynamics_format(sample_dir: Path) -> None:
+    english = vocabulary(1033)
+    for table, name in USMF_FILES.items():
+        path = sample_dir / name
+        with zipfile.ZipFile(path) as archive:
+            workbook = archive.read("xl/workbook.xml").decode()
+        # data sheet(s) first, then the metadata sheet, last
+        assert re.findall(r'<sheet name="([^"]+)"', workbook)[-1] == "hiddenSheet", table
+        rows = metadata_rows(path)
+        match = METADATA_A1.match(str(rows[0][0]))
+        assert match and match["table"] == table
+        assert all(value is None for value in rows[0][1:])
+        pairs = [pair.split("=", 1) for pair in match["pairs"].split("&")]
+        assert [logical for logical, _ in pairs[:3]] == [f"{table}id", "checksumLogicalName", "modifiedon"]
+        assert all(re.fullmatch(r"(?:[A-Za-z0-9_.~-]|%[0-9a-f]{2})+", encoded) for _, encoded in pairs), table
+        decoded = [(logical, unquote(encoded)) for logical, encoded in pairs]
+        headers = list(next(iter(xlsx_sheets(path).values()))[0])
+        assert [display for _, display in decoded] == headers
+        for logical, display in decoded[3:]:
+            related = re.fullmatch(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\.(\w+)", logical)
+            expected = english[table][display]
+            assert (expected.split("__")[1] if related else expected) == (related[1] if related else logical)
+        # rows 2..n: the labels of each choice column, in view order (English, in value order)
+        choice_columns = [c.logical_name for c in EXPORT_COLUMNS[table] if c.kind is Kind.CHOICE]
+        listed = [[label for label in row if label is not None] for row in rows[1:]]
+        assert listed == [sorted_labels(table, column, 1033) for column in choice_columns], table
+    assert (
+        str(metadata_rows(sample_dir / USMF_FILES["account"])[0][0])
+        .split(":", 2)[2]
+        .startswith(
+            "accountid=%28Do%20Not%20Modify%29%20Account&checksumLogicalName=%28Do%20Not%20Modify%29%20Row%20Checksum"
+            "&modifiedon=%28Do%20Not%20Modify%29%20Modified%20On&name=Account%20Name&"
+        )
+    )
+
+
+def sorted_labels(table: str, logical_name: str, language_code: int) -> list[str]:
+    with choice_labels_path().open(encoding="utf-8", newline="") as handle:
+        found = sorted(
+            (int(row["value"]), row["label"])
+            for row in csv.DictReader(handle)
+            if (row["table_name"], row["logical_name"], int(row["language_code"]))
+            == (table, logical_name, language_code)
+        )
+    return [label for _, label in found]
+
+
+def test_loader_reads_the_sample_metadata_back_to_the_export_columns(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """The metadata sheet, not the vocabulary, names every column of the sample's workbooks, and names
+    them exactly as the sample's columns are named (so the chain's models see the same raw columns)."""
+    db = tmp_path / "load.duckdb"
+    _, results = load_paths(sorted((sample_dir / "USMF").glob("*.xlsx")), db, LoadOptions(company="USMF"))
+    landed = [r for r in results if r.status == "landed"]
+    assert {r.entity for r in landed} == set(USMF_FILES)
+    assert all(r.detected_by == "metadata sheet" for r in landed)
+    for result in landed:
+        assert result.unknown_headers == []
+        assert [h["how"] for h in result.headers] == ["metadata-sheet"] * len(result.headers)
+        assert [h["logical_name"] for h in result.headers] == [
+            c.logical_name for c in EXPORT_COLUMNS[str(result.entity)]
+        ]
+    with duckdb.connect(str(db)) as con:
+        matched = con.execute(
+            'select entity, list(distinct "column" order by "column") from raw._choice_labels '
+            "where sheet not like 'Inactive%' group by entity order by entity"
+        ).fetchall()
+        unmatched = con.execute('select count(*) from raw._choice_labels where "column" is null').fetchall()
+    assert unmatched == [(0,)]
+    assert matched == [
+        (table, sorted(c.logical_name for c in EXPORT_COLUMNS[table] if c.kind is Kind.CHOICE))
+        for table in sorted(USMF_FILES)
+    ]
 
 
 def test_xlsx_headers_are_english_display_names_and_values_are_typed(sample_dir: Path) -> None:
@@ -429,7 +522,7 @@ def test_quotes_have_revisions_and_lines_carry_quote_and_revision(sample_dir: Pa
 
 
 def test_quote_customer_ids_point_at_records_of_the_same_company(sample_dir: Path) -> None:
-    ids = {
+    ids: dict[str, set[object]] = {
         "USMF": {row["(Do Not Modify) Account"] for row in usmf(sample_dir, "account")}
         | {row["(Do Not Modify) Contact"] for row in usmf(sample_dir, "contact")},
         "GBSI": {row["(Ändra inte) Konto"] for row in gbsi(sample_dir, "account")}

@@ -81,7 +81,10 @@ checked as (
             when parent_number is null then 'missing key: the order id of the line is empty'
             -- before the sequence number check: an unreadable sequence number is not an empty one
             when unreadable_reject_reason is not null then unreadable_reject_reason
-            when sequencenumber is null then 'missing key: the sequence number is empty'
+            -- a line is identified by its record id, else by its sequence number in its order: a line with
+            -- a record id and no sequence number is kept (its sequence number is not written)
+            when sequencenumber is null and _source_record_id is null
+                then 'missing key: the line has neither a record id nor a sequence number, so it cannot be identified'
             when initialized_order_number is null
                 then
                     'parent order not initialized: order ' || parent_number || ' of company ' || msdyn_company
@@ -101,8 +104,10 @@ checked as (
 ranked as (
     select
         *,
-        -- the same line exported twice in one company: the last loaded row wins
-        {{ last_loaded_rank(['parent_number', 'sequencenumber']) }} as key_rank
+        -- the same line exported twice in one company: the last loaded row wins. The same line is the same
+        -- sequence number of the same order (lines without one are not compared by it), or the same record id
+        {{ last_loaded_rank(['parent_number', 'sequencenumber']) }} as sequence_rank,
+        {{ last_loaded_rank(['lower(_source_record_id)']) }} as record_id_rank
     from checked
 ),
 
@@ -123,9 +128,13 @@ final as (
         _source_row,
         case
             when base_reject_reason is not null then base_reject_reason
-            when key_rank > 1
+            when sequencenumber is not null and sequence_rank > 1
                 then
                     'duplicate: line ' || cast(sequencenumber as varchar) || ' of order ' || parent_number
+                    || ' is exported again in company ' || msdyn_company || ' (a later loaded row is kept)'
+            when _source_record_id is not null and record_id_rank > 1
+                then
+                    'duplicate: the line with record id ' || _source_record_id || ' of order ' || parent_number
                     || ' is exported again in company ' || msdyn_company || ' (a later loaded row is kept)'
         end as _reject_reason
     from ranked

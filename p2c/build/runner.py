@@ -16,9 +16,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loaders.raw_schema import ensure_landing_zone
-from p2c.build.dbt import DbtOutcome, dbt_args, invoke_dbt, parse_vars, release_duckdb
-from p2c.build.summary import BuildSummary, collect_summary, render_summary
-from p2c.errors import DatabaseUnavailable, ExitCode, P2CError, UsageError
+from p2c.build.dbt import DbtOutcome, NodeOutcome, dbt_args, invoke_dbt, parse_vars, release_duckdb
+from p2c.build.record import (
+    ERROR,
+    FAILED,
+    INTERRUPTED,
+    PARTIAL,
+    SUCCESS,
+    finish_build,
+    start_build,
+    target_dir_for,
+)
+from p2c.build.record import TABLE as BUILDS_TABLE
+from p2c.build.summary import FAILING_STATUSES, BuildSummary, collect_summary, render_build
+from p2c.database import open_or_create, writing
+from p2c.errors import DatabaseUnavailable, ExitCode, Interrupted, P2CError, UsageError
+from p2c.output import OutputFormat, stdout_console
 from p2c.settings import project_dir as find_project_dir
 
 
@@ -56,6 +69,10 @@ class BuildProgress:
         if self._progress is not None:
             self._progress.update(self._task, total=self._finished, completed=self._finished)
             self._progress.stop()
+
+    @property
+    def finished(self) -> int:
+        return self._finished
 
     def __call__(self, event: Any) -> None:
         name = event.info.name
@@ -113,50 +130,126 @@ def run_build(
     *,
     project_dir: Path | None = None,
     console: Console | None = None,
+    progress_console: Console | None = None,
+    output_format: OutputFormat = OutputFormat.TABLE,
 ) -> ExitCode:
-    """Build the dbt project into `db_path` and print the summary; returns the exit code."""
+    """Build the dbt project into `db_path`, record the build in it, print the summary; returns the exit code.
+
+    `console` gets the summary (default stdout); `progress_console` the live progress (default: `console`
+    when one is given, else none). The CLI passes stderr, and only when stderr is a terminal."""
     project_dir = project_dir or find_project_dir()
-    # Outside a terminal (CI logs, pipes) rich would wrap the tables at 80 columns: give them room.
-    console = console or Console(width=None if Console().is_terminal else 200)
+    if progress_console is None and console is not None:
+        progress_console = console
+    console = console or stdout_console()
     try:
         variables = parse_vars(dbt_vars)
     except ValueError as error:
         raise UsageError(str(error)) from None
 
-    try:
-        prepare_database(db_path)
-    except duckdb.Error as error:
-        # Most often another process (a DuckDB UI, a running load) holds the single write lock.
-        raise DatabaseUnavailable(
-            f"cannot open {db_path} for writing: {error}",
-            hint="close the other program that has the database open (a running p2c, a DuckDB UI)",
-        ) from None
+    target_dir = target_dir_for(db_path)
+    build_id = prepare_database(db_path, selection=select, dbt_vars=variables, target_dir=target_dir)
 
     # dbt's own console log would interleave with ours: silence it, keep the debug log file (logs/dbt.log).
     args = dbt_args("build", project_dir=project_dir, select=select, dbt_vars=variables)
-    args += ["--log-level", "none", "--log-level-file", "debug"]
+    args += ["--log-level", "none", "--log-level-file", "debug", "--target-path", str(target_dir)]
+    args += ["--no-use-colors"]
+    progress = BuildProgress(progress_console or Console(quiet=True))
     try:
-        with BuildProgress(console) as progress:
+        with progress:
             outcome = invoke_dbt(args, db_path, callbacks=[progress])
+    except KeyboardInterrupt:
+        outcome = DbtOutcome(success=False, nodes=(), exception=KeyboardInterrupt())
     finally:
         release_duckdb()
 
+    failing = [n for n in outcome.nodes if n.status in FAILING_STATUSES]
+    if isinstance(outcome.exception, KeyboardInterrupt):
+        _finish(db_path, build_id, INTERRUPTED, outcome, failing, target_dir)
+        raise Interrupted(
+            f"build of {db_path} interrupted (Ctrl-C) after {progress.finished} node(s): the database "
+            "holds a partially built project and is recorded as such",
+            hint="run `p2c build` again to complete it; `p2c lineage pack` refuses an interrupted build",
+        )
     if outcome.exception is not None and not outcome.nodes:
-        raise P2CError(f"dbt could not run: {outcome.exception}", hint="details in logs/dbt.log")
-
-    summary = collect_summary(outcome, db_path, project_dir)
+        _finish(db_path, build_id, ERROR, outcome, failing, target_dir)
+        raise P2CError(f"dbt could not run: {_reason(outcome.exception)}", hint="details in logs/dbt.log")
     if select and not outcome.nodes:
-        summary.notes.append(f"the selection {select!r} matched no node")
-    render_summary(summary, console)
+        _forget(db_path, build_id)
+        raise UsageError(
+            f"--select {select!r} matched no model, seed or test: nothing was built",
+            hint="use a model name (account), a folder (marts) or a dbt selector (+dualwrite.account)",
+        )
+
+    summary = collect_summary(outcome, db_path, project_dir, target_dir)
+    if outcome.exception is not None:
+        status = ERROR
+    elif not outcome.success or summary.failing:
+        status = FAILED
+    else:
+        status = PARTIAL if select else SUCCESS
+    _finish(db_path, build_id, status, outcome, failing, target_dir)
+    summary.build = {"database": str(db_path), "build_id": build_id, "status": status, "selection": select}
+    render_build(summary, outcome, console, output_format)
     return exit_code(outcome, summary)
 
 
-def prepare_database(db_path: Path) -> None:
-    """Create the file if needed, every raw.<table> and the loader's bookkeeping tables (raw._files, _loads,
-    _rejects, which the reconciliation reads): a build with nothing loaded still works."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(db_path)) as con:
+def _reason(error: BaseException) -> str:
+    return str(error).strip() or type(error).__name__
+
+
+def _finish(
+    db_path: Path,
+    build_id: str,
+    status: str,
+    outcome: DbtOutcome,
+    failing: list[NodeOutcome],
+    target_dir: Path,
+) -> None:
+    try:
+        with writing(db_path) as con:
+            finish_build(
+                con,
+                build_id,
+                status=status,
+                nodes=len(outcome.nodes),
+                failing=len(failing),
+                target_dir=target_dir,
+            )
+    except (DatabaseUnavailable, duckdb.Error):
+        pass  # the build stays recorded as `running`: readers treat it as unfinished, which it is
+
+
+def _forget(db_path: Path, build_id: str) -> None:
+    try:
+        with writing(db_path) as con:
+            con.execute(f"delete from {BUILDS_TABLE} where build_id = ?", [build_id])
+    except (DatabaseUnavailable, duckdb.Error):
+        pass
+
+
+def prepare_database(
+    db_path: Path,
+    *,
+    selection: str | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+    target_dir: Path | None = None,
+) -> str:
+    """Every raw.<table> and the loader's bookkeeping tables (raw._files, _loads, _rejects, which the
+    reconciliation reads), so that a build with nothing loaded still works; then the build's record.
+    Creates the file when it does not exist (the `p2c build` command refuses a missing database before)."""
+    con = open_or_create(db_path)
+    try:
         ensure_landing_zone(con)
+        return start_build(
+            con,
+            selection=selection,
+            dbt_vars=dict(dbt_vars or {}),
+            target_dir=target_dir or target_dir_for(db_path),
+        )
+    except duckdb.Error as error:
+        raise DatabaseUnavailable(f"cannot open {db_path} for writing: {error}") from None
+    finally:
+        con.close()
 
 
 def exit_code(outcome: DbtOutcome, summary: BuildSummary) -> ExitCode:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from rich.table import Table
 
 from p2c.build.dbt import DbtOutcome, NodeOutcome
 from p2c.contract.artifacts import ArtifactsMissing, Relation, load_artifacts
+from p2c.output import Column, OutputFormat, emit_csv, emit_json
 
 # dualwrite: the re-initialized tables; archive: invoices, invoice lines, products (initial sync only)
 TARGET_SCHEMAS = ("dualwrite", "archive")
@@ -49,6 +50,8 @@ class BuildSummary:
     reconciliation_columns: list[str] = field(default_factory=list)
     reconciliation: list[tuple[Any, ...]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    nodes: list[NodeOutcome] = field(default_factory=list)
+    build: dict[str, Any] = field(default_factory=dict)  # database, build id, status, selection
 
 
 def build_target_dir(project_dir: Path) -> Path:
@@ -70,12 +73,14 @@ def _existing_relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     return {(schema, name) for schema, name in rows}
 
 
-def collect_summary(outcome: DbtOutcome, db_path: Path, project_dir: Path) -> BuildSummary:
-    summary = BuildSummary(tallies=tally(outcome))
+def collect_summary(
+    outcome: DbtOutcome, db_path: Path, project_dir: Path, target_dir: Path | None = None
+) -> BuildSummary:
+    summary = BuildSummary(tallies=tally(outcome), nodes=list(outcome.nodes))
     summary.failing = [n for n in outcome.nodes if n.status in FAILING_STATUSES]
     summary.warned = [n for n in outcome.nodes if n.status == "warn"]
     try:
-        models = load_artifacts(build_target_dir(project_dir)).models()
+        models = load_artifacts(target_dir or build_target_dir(project_dir)).models()
     except ArtifactsMissing:
         summary.notes.append("no manifest: dbt did not parse the project")
         return summary
@@ -229,3 +234,42 @@ def _trim(message: str, max_lines: int = 12) -> str:
     if len(lines) > max_lines:
         lines = [*lines[:max_lines], f"... ({len(lines) - max_lines} more lines in logs/dbt.log)"]
     return "\n  ".join(lines)
+
+
+NODE_COLUMNS = (
+    Column("unique_id"),
+    Column("resource_type"),
+    Column("name"),
+    Column("status"),
+    Column("failures", numeric=True),
+    Column("execution_time", numeric=True),
+    Column("relation_name"),
+    Column("message"),
+)
+
+
+def summary_document(summary: BuildSummary) -> dict[str, Any]:
+    """`p2c build --format json`: the whole summary as one document."""
+    return {
+        **summary.build,
+        "ok": not summary.failing,
+        "tallies": {label: dict(counts) for label, counts in summary.tallies.items()},
+        "tables": [{"table": name, "rows": rows} for name, rows in summary.table_rows],
+        "rejects": [asdict(group) for group in summary.rejects],
+        "reconciliation": [
+            dict(zip(summary.reconciliation_columns, row, strict=True)) for row in summary.reconciliation
+        ],
+        "failing": [asdict(node) for node in summary.failing],
+        "warned": [asdict(node) for node in summary.warned],
+        "notes": summary.notes,
+        "nodes": [asdict(node) for node in summary.nodes],
+    }
+
+
+def render_build(summary: BuildSummary, outcome: DbtOutcome, console: Console, fmt: OutputFormat) -> None:
+    if fmt == OutputFormat.JSON:
+        emit_json(summary_document(summary))
+    elif fmt == OutputFormat.CSV:
+        emit_csv([asdict(node) for node in summary.nodes], NODE_COLUMNS)
+    else:
+        render_summary(summary, console)

@@ -28,7 +28,17 @@ from p2c.emulator.auth import TokenService
 from p2c.emulator.batch import BatchRequest, ChangeSet, PartResponse, parse_batch, render_batch
 from p2c.emulator.faults import FaultInjector
 from p2c.emulator.limits import ServiceProtection
-from p2c.emulator.odata_query import evaluate, parse_filter, parse_orderby, parse_select, parse_top
+from p2c.emulator.odata_query import (
+    BoolOp,
+    Compare,
+    InList,
+    Node,
+    evaluate,
+    parse_filter,
+    parse_orderby,
+    parse_select,
+    parse_top,
+)
 from p2c.emulator.records import Context, KeyRef, Records, etag
 from p2c.emulator.schema import Schema, Table
 from p2c.emulator.store import Row, Store, Txn
@@ -427,7 +437,14 @@ class EmulatorApp:
         )
         top = parse_top(query.get("$top"))
         with self.store.reading() as txn:
-            rows = list(txn.scan(table.logical_name))
+            # a filter on record ids is answered from the primary key (as the service's index does), not a
+            # scan of the table; the filter is still evaluated on those rows below, so the answer is the same
+            ids = _primary_key_ids(node, table.primary_key) if node is not None else None
+            if ids is None:
+                rows = list(txn.scan(table.logical_name))
+            else:
+                found = (txn.get(table.logical_name, i) for i in dict.fromkeys(ids))
+                rows = sorted((row for row in found if row is not None), key=lambda row: row.seq)
             views = [(row, self.records.view(table, row)) for row in rows]
             if node is not None:
                 kept = []
@@ -632,6 +649,19 @@ class EmulatorApp:
                 )
             url = ctx.content_ids[reference].split(API_PREFIX, 1)[1] + match.group(2)
         return url
+
+
+def _primary_key_ids(node: Node, primary_key: str) -> list[str] | None:
+    """The ids of `<primary key> eq <id> [or ...]` (or `in (...)`); None for any other filter."""
+    if isinstance(node, Compare) and node.op == "eq" and node.left.path == primary_key:
+        return [str(node.right.value).lower()]
+    if isinstance(node, InList) and node.prop.path == primary_key:
+        return [str(value).lower() for value in node.values]
+    if isinstance(node, BoolOp) and node.op == "or":
+        left = _primary_key_ids(node.left, primary_key)
+        right = _primary_key_ids(node.right, primary_key) if left is not None else None
+        return None if left is None or right is None else left + right
+    return None
 
 
 def repr_key(value: str) -> str:

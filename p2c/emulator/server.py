@@ -37,7 +37,12 @@ HOST = "127.0.0.1"
 
 
 class QuietHandler(WSGIRequestHandler):
-    """werkzeug's own access log is off: the app logs compactly with --verbose, and never headers."""
+    """werkzeug's own access log is off: the app logs compactly with --verbose, and never headers.
+
+    HTTP/1.1 keeps connections alive between requests, as the real service does: a client then pays the TLS
+    handshake once per connection, not once per request."""
+
+    protocol_version = "HTTP/1.1"
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return None

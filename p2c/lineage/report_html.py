@@ -8,11 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html import escape
 from importlib.resources import files
+from typing import Any
 
+from p2c.lineage.audit_tables import FILE_COLUMNS, REJECT_COLUMNS, AuditTables
 from p2c.lineage.column_evidence import LANGUAGE_NAMES, GuardingTest
 from p2c.lineage.graph import JOIN
 from p2c.lineage.pack_contents import SHOWN_LANGUAGES, AuditPack, ColumnAudit, Hop
 from p2c.lineage.svg import path_svg
+from p2c.output import cell_text
 
 DOCUMENT_TITLES = {
     "migrate-prospect-to-cash": "Migrate Prospect to cash data from Data Integrator to dual-write",
@@ -173,7 +176,111 @@ def _article(column: ColumnAudit) -> str:
 </article>"""
 
 
-def render_report(pack: AuditPack, title: str = "p2c-dualwrite — column lineage audit") -> str:
+def _cell(value: Any) -> str:
+    return escape(cell_text(value))
+
+
+def _data_table(rows: list[dict[str, Any]], columns: list[str], numeric: set[str], css: str) -> str:
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{_cell(row.get(c))}</td>' if c in numeric else f"<td>{_cell(row.get(c))}</td>"
+            for c in columns
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f'<div class="wide"><table class="data {css}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
+def _build_header(context: dict[str, Any]) -> str:
+    """The first screen: which database, which build (time, status), which loads, and any problem."""
+    build = context.get("build") or {}
+    status = str(build.get("status") or "never built")
+    when = cell_text(build.get("finished_at") or build.get("started_at")) or "—"
+    loads = build.get("loads") or []
+    facts = [
+        ("Database", f"<code>{_cell(context.get('database'))}</code>"),
+        (
+            "Build",
+            f'<span class="build-status build-{escape(status)}">{escape(status.upper())}</span> '
+            f"{escape(when)} UTC"
+            + (f" · --select <code>{_cell(build.get('selection'))}</code>" if build.get("selection") else ""),
+        ),
+        (
+            "Loads covered",
+            f"{len(loads)} load run(s), {_cell(build.get('landed_files'))} landed file(s): "
+            + ", ".join(f"<code>{escape(str(load))}</code>" for load in loads)
+            if loads
+            else "none",
+        ),
+        ("Test results", escape(str(context.get("test_results_from") or "none"))),
+    ]
+    dl = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
+    banner = ""
+    problems = context.get("problems") or []
+    if problems:
+        items = "".join(f"<li>{escape(p)}</li>" for p in problems)
+        banner = (
+            '<div class="banner" role="alert"><strong>NOT VERIFIED: this pack does not vouch for the '
+            f"database.</strong><ul>{items}</ul>Test results and figures below may not describe it.</div>"
+        )
+    return f'{banner}<section class="build" id="build"><h2>Build</h2><dl class="facts">{dl}</dl></section>'
+
+
+def _proof_sections(tables: AuditTables) -> str:
+    parts = []
+    if tables.reconciliation:
+        columns = tables.reconciliation_columns
+        numeric = {c for c in columns if c != "entity"}
+        unbalanced = [r for r in tables.reconciliation if r.get("difference") not in (0, None)]
+        verdict = (
+            '<p class="ok">every source row is in its target table or in the rejects</p>'
+            if not unbalanced
+            else f'<p class="bad">{len(unbalanced)} entity(ies) do not balance</p>'
+        )
+        parts.append(
+            '<section class="proof" id="reconciliation"><h2>Reconciliation per entity</h2>'
+            f"{verdict}{_data_table(tables.reconciliation, columns, numeric, 'reconciliation')}"
+            "<p><small>Also in reconciliation.csv and reconciliation.json.</small></p></section>"
+        )
+    reject_columns = [c.key for c in REJECT_COLUMNS]
+    parts.append(
+        f'<section class="proof" id="rejects"><h2>Rejected rows ({len(tables.rejects)})</h2>'
+        + (
+            _data_table(tables.rejects, reject_columns, {"data_row", "excel_row", "line"}, "rejects")
+            if tables.rejects
+            else "<p>none</p>"
+        )
+        + "<p><small>Also in rejects.csv and rejects.json"
+        " (<code>p2c rejects</code> exports them).</small></p>"
+        "</section>"
+    )
+    parts.append(
+        f'<section class="proof" id="files"><h2>Landed files ({len(tables.files)})</h2>'
+        + (
+            _data_table(tables.files, [c.key for c in FILE_COLUMNS], {"rows", "file_size"}, "files")
+            if tables.files
+            else "<p>none</p>"
+        )
+        + "<p><small>Also in files.csv and files.json.</small></p></section>"
+    )
+    for note in tables.notes:
+        parts.append(f'<p class="bad">{escape(note)}</p>')
+    return "".join(parts)
+
+
+def render_report(
+    pack: AuditPack,
+    title: str = "p2c-dualwrite — column lineage audit",
+    *,
+    context: dict[str, Any] | None = None,
+    tables: AuditTables | None = None,
+) -> str:
     toc = []
     sections = []
     for table in pack.tables():
@@ -188,6 +295,15 @@ def render_report(pack: AuditPack, title: str = "p2c-dualwrite — column lineag
             f"<h2>{escape(table)}</h2>" + "".join(_article(c) for c in columns) + "</section>"
         )
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    first_screen = (_build_header(context) if context is not None else "") + (
+        _proof_sections(tables) if tables is not None else ""
+    )
+    proof_toc = (
+        '<h2>Proof</h2><a href="#build">build</a><a href="#reconciliation">reconciliation</a>'
+        '<a href="#rejects">rejected rows</a><a href="#files">landed files</a>'
+        if context is not None or tables is not None
+        else ""
+    )
     problems = len(pack.findings)
     status = (
         '<span class="ok">declarations match the SQL</span>'
@@ -205,8 +321,8 @@ def render_report(pack: AuditPack, title: str = "p2c-dualwrite — column lineag
 <input id="search" type="search" autocomplete="off"
  placeholder="Search columns, export headers, sources, rules, SQL…">
 <span id="count" class="meta"></span></header>
-<div class="layout"><nav id="toc">{"".join(toc)}</nav>
-<main><p id="no-match" hidden>No column matches the search.</p>{"".join(sections)}</main></div>
+<div class="layout"><nav id="toc">{proof_toc}{"".join(toc)}</nav>
+<main>{first_screen}<p id="no-match" hidden>No column matches the search.</p>{"".join(sections)}</main></div>
 <script>{_asset("report.js")}</script>
 </body></html>
 """

@@ -3,27 +3,28 @@
 Finds exactly one dualwrite row by company and every column of its business key (the model contract's
 alternate key), or by its Dataverse record id, follows its provenance columns to the raw row it came from
 (file, sheet, data row) and shows each value next to the export column (and header) it was computed from.
-Upload results: once rows are uploaded, register a function in UPLOAD_RESULT_LOOKUPS (the hook below)."""
+Once rows are uploaded, the row's latest upload outcome (`upload.results`) is shown too."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from rich.console import Console
-from rich.table import Table
 
 from loaders.sql import quote_identifier
 from p2c.contract.artifacts import Artifacts
 from p2c.contract.dataverse import COMPANY_COLUMN, TARGET_SCHEMA, TableContract, read_contracts
-from p2c.errors import DatabaseUnavailable, UsageError
+from p2c.errors import UsageError
+from p2c.lineage.audit_tables import REJECT_COLUMNS, excel_row, read_rejects
 from p2c.lineage.column_evidence import preferred_headers, vocabulary_headers
 from p2c.lineage.column_paths import trace_column
 from p2c.lineage.graph import LineageGraph, compute_lineage
 from p2c.lineage.landed_headers import landed_from
+from p2c.output import Column, OutputFormat, cell_text, emit_csv, emit_json, print_table, stdout_console
 
 
 class TraceError(UsageError):
@@ -32,15 +33,13 @@ class TraceError(UsageError):
 
 @dataclass(frozen=True)
 class UploadResult:
-    status: str  # e.g. created | updated | failed
-    detail: str
+    """The row's latest outcome against a Dataverse environment (p2c.upload)."""
+
+    status: str  # updated | unchanged | failed
+    detail: str  # what was written, or the Dataverse error code and message
     at: str
-
-
-# The hook for the uploader: each function gets (read-only connection, table, company, key) and returns the
-# row's upload result or None. The first non-None answer is shown. Empty until uploads exist.
-UploadLookup = Callable[[duckdb.DuckDBPyConnection, str, str, tuple[str, ...]], UploadResult | None]
-UPLOAD_RESULT_LOOKUPS: list[UploadLookup] = []
+    environment: str = ""
+    run_id: str = ""
 
 
 @dataclass
@@ -66,6 +65,17 @@ class RowTrace:
     raw_relation: str | None
     values: list[TracedValue] = field(default_factory=list)
     upload: UploadResult | None = None
+    # not initialized: the rows of dualwrite_rejects (or the loader's raw._rejects) that match, with reasons
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. the database's build is not verified
+
+    @property
+    def status(self) -> str:
+        return "rejected" if self.rejected else "initialized"
+
+    @property
+    def excel_row(self) -> int | None:
+        return excel_row(self.source_sheet, self.source_row)
 
 
 def _fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> dict[str, Any] | None:
@@ -124,7 +134,22 @@ def trace_row(
     names = [d[0] for d in cursor.description or []]
     found = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
     if not found:
-        raise TraceError(f"no row in {relation} with {words}")
+        rejected = find_rejected(con, contract, selector)
+        if rejected:
+            first = rejected[0]
+            return RowTrace(
+                table=table,
+                company=str(first.get("company") or selector.company or ""),
+                key_columns=contract.business_key,
+                key=tuple(selector.key),
+                record_id=selector.record_id,
+                source_file=first.get("source_file"),
+                source_sheet=first.get("source_sheet"),
+                source_row=first.get("data_row"),
+                raw_relation=f"raw.{table}",
+                rejected=rejected,
+            )
+        raise TraceError(f"no row in {relation} with {words}, and no rejected row either")
     if len(found) > 1:
         raise TraceError(f"more than one row in {relation} with {words}: give every key column")
     row = found[0]
@@ -188,64 +213,228 @@ def trace_row(
                 headers,
             )
         )
-    for lookup in UPLOAD_RESULT_LOOKUPS:
-        result.upload = lookup(con, table, result.company, result.key)
-        if result.upload is not None:
-            break
+    result.upload = _upload_result(con, table, result.record_id, row)
     return result
 
 
+def _upload_result(
+    con: duckdb.DuckDBPyConnection, table: str, record_id: Any, row: dict[str, Any]
+) -> UploadResult | None:
+    from p2c.upload.report import upload_result_of
+
+    provenance = f"{row.get('_source_file')}#{row.get('_source_sheet') or ''}#{row.get('_source_row')}"
+    found = upload_result_of(con, table, str(record_id) if record_id else None, provenance)
+    if found is None:
+        return None
+    code = f"{found['error_code']}: " if found.get("error_code") else ""
+    return UploadResult(
+        status=str(found["status"]),
+        detail=f"{code}{found.get('message') or ''}",
+        at=str(found.get("finished_at") or ""),
+        environment=str(found.get("environment") or ""),
+        run_id=str(found.get("run_id") or ""),
+    )
+
+
+def find_rejected(
+    con: duckdb.DuckDBPyConnection, contract: TableContract, selector: RowSelector
+) -> list[dict[str, Any]]:
+    """The rejected rows that are the record asked for: by record id, or by company and every key value
+    (the rejects' business key spells the whole key, `SO-1 line 3`, `Q-1 rev 2`)."""
+    rows = [r for r in read_rejects(con) if r["entity"] == contract.table]
+    if selector.record_id is not None:
+        wanted = selector.record_id.lower()
+        return [r for r in rows if wanted in json.dumps(r.get("source_values") or "", default=str).lower()]
+    if not selector.key:
+        return []
+
+    def words(text: Any) -> set[str]:
+        return set(str(text or "").replace(",", " ").split())
+
+    matches = []
+    for row in rows:
+        if row["company"] not in (None, selector.company):
+            continue
+        built = row["stage"] == "build" and set(selector.key) <= words(row["business_key"])
+        loaded = row["stage"] == "load" and all(k in str(row["source_values"] or "") for k in selector.key)
+        if built or loaded:
+            matches.append(row)
+    return matches
+
+
 def trace_row_in_db(db_path: Path, table: str, selector: RowSelector, target: Path | None = None) -> RowTrace:
-    """`p2c lineage trace`: compiled artifacts (the build's when current), then the row, read-only."""
+    """`p2c lineage trace`: the database's build (its own artifacts when current), then the row, read-only."""
     import tempfile
 
+    from p2c.build.record import read_evidence, target_dir_for
+    from p2c.database import reading
     from p2c.lineage.pack_writer import compiled_artifacts
     from p2c.settings import project_dir
 
-    if not db_path.is_file():
-        raise DatabaseUnavailable(
-            f"no database {db_path}", hint="give --db, or run `p2c load` and `p2c build`"
-        )
+    with reading(db_path) as con:
+        evidence = read_evidence(con, db_path)
+    record = evidence.record  # None: built by plain dbt (or never); the trace then says so on stderr
     project = project_dir()
+    build_target = target or (
+        Path(record.target_dir) if record and record.target_dir else target_dir_for(db_path)
+    )
     with tempfile.TemporaryDirectory(prefix="p2c-trace-") as scratch:
-        artifacts = compiled_artifacts(db_path, project, Path(scratch), target or project / "target")
-    try:
-        con = duckdb.connect(str(db_path), read_only=True)
-    except duckdb.Error as error:
-        raise DatabaseUnavailable(f"cannot open {db_path}: {error}") from None
-    try:
-        return trace_row(artifacts, con, table, selector)
-    finally:
-        con.close()
+        artifacts = compiled_artifacts(db_path, project, Path(scratch), build_target, record)
+    with reading(db_path) as con:
+        traced = trace_row(artifacts, con, table, selector)
+    traced.notes = list(evidence.problems)
+    return traced
+
+
+TRACE_COLUMNS = (
+    Column("column"),
+    Column("value"),
+    Column("kind"),
+    Column("sources", "from export column (header)"),
+    Column("export_values", "export value"),
+)
+
+
+def where_from(traced: RowTrace) -> str:
+    """`file, sheet S, data row 2 (Excel row 3)`: the way a person finds the row in the file."""
+    sheet = f", sheet {traced.source_sheet}" if traced.source_sheet else ""
+    row = f", data row {cell_text(traced.source_row)}"
+    if traced.excel_row is not None:
+        row += f" (Excel row {traced.excel_row})"
+    return f"{cell_text(traced.source_file)}{sheet}{row}"
+
+
+def trace_rows(traced: RowTrace) -> list[dict[str, Any]]:
+    rows = []
+    for value in traced.values:
+        sources = [f"{o} ({value.headers[o]})" if o in value.headers else o for o in value.origins]
+        # one line per origin, aligned with the sources column: a value of another record was looked up
+        exported = [
+            cell_text(value.raw_values[o])
+            if o in value.raw_values
+            else ("(looked up)" if o.startswith("raw.") else "")
+            for o in value.origins
+        ]
+        rows.append(
+            {
+                "column": value.column,
+                "value": value.value,
+                "kind": value.kind,
+                "sources": sources,
+                "export_values": exported,
+            }
+        )
+    return rows
+
+
+def trace_document(traced: RowTrace) -> dict[str, Any]:
+    return {
+        "table": f"{TARGET_SCHEMA}.{traced.table}",
+        "status": traced.status,
+        "company": traced.company,
+        "key": dict(zip(traced.key_columns, traced.key, strict=False)),
+        "record_id": traced.record_id,
+        "source": {
+            "file": traced.source_file,
+            "sheet": traced.source_sheet,
+            "data_row": traced.source_row,
+            "excel_row": traced.excel_row,
+            "raw_relation": traced.raw_relation,
+        },
+        "rejected": traced.rejected,
+        "values": [
+            {
+                "column": v.column,
+                "value": v.value,
+                "kind": v.kind,
+                "origins": [
+                    {
+                        "origin": o,
+                        "header": v.headers.get(o),
+                        "export_value": v.raw_values.get(o),
+                    }
+                    for o in v.origins
+                ],
+            }
+            for v in traced.values
+        ],
+        "upload": None if traced.upload is None else traced.upload.__dict__,
+        "notes": traced.notes,
+    }
+
+
+def render_row_trace(traced: RowTrace, fmt: OutputFormat, console: Console | None = None) -> None:
+    if fmt == OutputFormat.JSON:
+        emit_json(trace_document(traced))
+    elif fmt == OutputFormat.CSV:
+        flat = [
+            {
+                "column": v.column,
+                "value": v.value,
+                "kind": v.kind,
+                "origin": o,
+                "header": v.headers.get(o),
+                "export_value": v.raw_values.get(o),
+            }
+            for v in traced.values
+            for o in (v.origins or [""])
+        ]
+        if traced.rejected:
+            flat = traced.rejected
+            emit_csv(flat, REJECT_COLUMNS)
+            return
+        emit_csv(flat, [Column(k) for k in ("column", "value", "kind", "origin", "header", "export_value")])
+    else:
+        print_row_trace(traced, console or stdout_console())
+
+
+def _print_rejected(traced: RowTrace, console: Console) -> None:
+    key = ", ".join(f"{c}={v}" for c, v in zip(traced.key_columns, traced.key, strict=False))
+    who = key or f"record id {traced.record_id}"
+    console.print(
+        f"{TARGET_SCHEMA}.{traced.table} {who} ({traced.company}) was REJECTED: it is not in "
+        f"{TARGET_SCHEMA}.{traced.table} and will not be initialized",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    for reject in traced.rejected:
+        sheet = f", sheet {reject['source_sheet']}" if reject.get("source_sheet") else ""
+        excel = f" (Excel row {reject['excel_row']})" if reject.get("excel_row") else ""
+        line = f", line {reject['line']}" if reject.get("line") else ""
+        stage = "the loader" if reject["stage"] == "load" else "the build"
+        console.print(
+            f"  rejected by {stage}: {reject['reason']}\n"
+            f"  from {cell_text(reject.get('source_file'))}{sheet},"
+            f" data row {cell_text(reject.get('data_row'))}{excel}{line}\n"
+            f"  source values: {cell_text(reject.get('source_values'))}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def print_row_trace(traced: RowTrace, console: Console) -> None:
-    sheet = f", sheet {traced.source_sheet}" if traced.source_sheet else ""
+    if traced.rejected:
+        _print_rejected(traced, console)
+        return
     key = ", ".join(f"{c}={v}" for c, v in zip(traced.key_columns, traced.key, strict=True))
-    record_id = traced.record_id or "(none)"
+    record_id = cell_text(traced.record_id)
     console.print(
-        f"dualwrite.{traced.table} {key} ({traced.company}) record id {record_id} comes from "
-        f"[bold]{traced.source_file}[/bold]{sheet}, row {traced.source_row} ({traced.raw_relation})",
+        f"{TARGET_SCHEMA}.{traced.table} {key} ({traced.company}) record id {record_id} comes from "
+        f"{where_from(traced)} ({cell_text(traced.raw_relation)})",
         highlight=False,
+        markup=False,
+        soft_wrap=True,
     )
-    grid = Table("column", "value", "kind", "from export column (header)", "export value")
-    for value in traced.values:
-        sources = (
-            "\n".join(f"{o} ({value.headers[o]})" if o in value.headers else o for o in value.origins) or "-"
-        )
-        # one line per origin, aligned with the sources column: a value of another record was looked up
-        raw = (
-            "\n".join(
-                str(value.raw_values[o])
-                if o in value.raw_values
-                else ("(looked up)" if o.startswith("raw.") else "")
-                for o in value.origins
-            )
-            or "-"
-        )
-        grid.add_row(value.column, "" if value.value is None else str(value.value), value.kind, sources, raw)
-    console.print(grid)
+    print_table(trace_rows(traced), TRACE_COLUMNS, console=console)
     if traced.upload is not None:
-        console.print(f"upload: {traced.upload.status} {traced.upload.at} {traced.upload.detail}")
+        upload = traced.upload
+        console.print(
+            f"upload: {upload.status} at {upload.at} to {upload.environment} (run {upload.run_id}): "
+            f"{upload.detail}",
+            highlight=False,
+            soft_wrap=True,
+        )
     else:
         console.print("upload: no upload result recorded yet")

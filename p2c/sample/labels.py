@@ -60,3 +60,16 @@ def choice_label(table_name: str, logical_name: str, value: int, language_code: 
         raise MissingLabelError(
             f"no label for {table_name}.{logical_name} = {value} in language {language_code}"
         ) from None
+
+
+@lru_cache(maxsize=256)
+def choice_labels(table_name: str, logical_name: str, language_code: int) -> tuple[str, ...]:
+    """Every label of a choice column in a language, in the order of the values (a drop-down's order)."""
+    found = sorted(
+        (value, label)
+        for (table, column, value), label in _choice_labels(language_code).items()
+        if (table, column) == (table_name, logical_name)
+    )
+    if not found:
+        raise MissingLabelError(f"no labels for {table_name}.{logical_name} in language {language_code}")
+    return tuple(label for _, label in found)

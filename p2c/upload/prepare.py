@@ -1,0 +1,341 @@
+"""Turn target rows into the updates initialization sends: which existing record (its id), and the
+initialized columns with their lookups bound — plus the decision per row once its current state is known.
+
+* The record: the id the export carried; a row exported without one is found by a query on its number
+  (`IDENTITY_COLUMNS`): exactly one match gives the id, none or several fail the row. Nothing is created.
+* The values: only the columns the model contract lists under `initialize`, never the whole export row.
+* Lookups: navigation property and target read from the environment's metadata (`ManyToOneRelationships`),
+  the YAML being the documented default; a lookup to a migrated record is bound by that record's id, a lookup
+  to reference data (company by code, customer group within the company...) by an id resolved once per value.
+* The decision, against the record as Dataverse has it now: unchanged (nothing to send), update (only the
+  columns that differ), not found (404), or a conflict: a company already set to another company (read-only
+  once saved) is never overwritten."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from p2c.contract.dataverse import COMPANY_COLUMN, Lookup, TableContract
+from p2c.dataverse import DataverseClient, DataverseError, Record, ResolutionStatus
+from p2c.errors import P2CError
+from p2c.upload.rows import TargetRow
+
+# How to find an existing record exported without its record id: model column -> Dataverse column.
+# Contacts have no column that is unique before initialization (the contact number was P2C's, and is gone):
+# a contact without its record id cannot be identified. Lines: their order (by id) and sequence number.
+IDENTITY_COLUMNS: dict[str, dict[str, str]] = {
+    "account": {"accountnumber": "accountnumber"},
+    "contact": {},
+    "salesorder": {"msdyn_salesordernumber": "ordernumber"},
+    "quote": {"msdyn_quotenumber": "quotenumber"},
+    "salesorderdetail": {"salesorderid": "_salesorderid_value", "sequencenumber": "sequencenumber"},
+    "quotedetail": {"quoteid": "_quoteid_value", "sequencenumber": "sequencenumber"},
+}
+# Codes of the failures the tool itself decides (Dataverse's own codes are hex numbers like 0x80040217).
+NOT_IDENTIFIED = "p2c:not_identified"
+REFERENCE_MISSING = "p2c:reference_missing"
+COMPANY_CONFLICT = "p2c:company_conflict"
+NOT_FOUND = "p2c:not_found"
+RECORD_CHANGED = "p2c:record_changed"
+
+
+class Decision(StrEnum):
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    CANNOT_WRITE = "cannot_write"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How one lookup column is written: `<navigation>@odata.bind: /<entity set>(<id>)`."""
+
+    column: str
+    attribute: str  # the lookup attribute in Dataverse (`customerid` for `customerid_account`)
+    navigation_property: str
+    entity_set: str
+    target_table: str
+    target_id_column: str
+
+
+@dataclass
+class Prepared:
+    row: TargetRow
+    record_id: str | None = None
+    # desired value per Dataverse attribute; a lookup as `_<attribute>_value` -> id
+    desired: dict[str, Any] = field(default_factory=dict)
+    bindings: dict[str, Binding] = field(default_factory=dict)  # `_<attribute>_value` -> binding
+    problem_code: str = ""
+    problem: str = ""
+
+
+@dataclass
+class Judged:
+    prepared: Prepared
+    decision: Decision
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # attribute -> (current, new)
+    payload: dict[str, Any] = field(default_factory=dict)  # what the update sends
+    etag: str | None = None
+    code: str = ""
+    reason: str = ""
+
+
+def lookup_value_attribute(attribute: str) -> str:
+    return f"_{attribute}_value"
+
+
+def json_value(value: Any) -> Any:
+    """A DuckDB value as the Web API takes it: dates as ISO text, decimals as numbers."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def same_value(current: Any, desired: Any) -> bool:
+    if current is None or desired is None:
+        return current is desired
+    if isinstance(desired, bool) or isinstance(current, bool):
+        return bool(current) == bool(desired)
+    if isinstance(desired, int | float) and isinstance(current, int | float):
+        return float(current) == float(desired)
+    current_text, desired_text = str(current), str(desired)
+    if len(desired_text) == 10 and desired_text[4] == "-":  # a date: Dataverse may answer with a time
+        return current_text[:10] == desired_text
+    return (
+        current_text.lower() == desired_text.lower()
+        if _is_guid(desired_text)
+        else current_text == desired_text
+    )
+
+
+def _is_guid(text: str) -> bool:
+    return len(text) == 36 and text.count("-") == 4
+
+
+class RowPreparer:
+    """Prepares the rows of one table; caches the metadata and the reference ids it resolves."""
+
+    def __init__(self, client: DataverseClient, contract: TableContract, contracts: dict[str, TableContract]):
+        self.client = client
+        self.contract = contract
+        self.contracts_by_set = {c.entity_set: c for c in contracts.values()}
+        self.entity = client.metadata.entity(contract.table)
+        self._bindings: dict[str, Binding | str] = {}
+        self._lock = threading.Lock()
+
+    # -- metadata -------------------------------------------------------------------------------------
+
+    def binding(self, lookup: Lookup) -> Binding:
+        """The environment's navigation property for a lookup column (the YAML names the target)."""
+        with self._lock:
+            known = self._bindings.get(lookup.column)
+        if isinstance(known, Binding):
+            return known
+        if isinstance(known, str):
+            raise P2CError(known)
+        try:
+            found = self._find_binding(lookup)
+        except P2CError as error:
+            with self._lock:
+                self._bindings[lookup.column] = str(error)
+            raise
+        with self._lock:
+            self._bindings[lookup.column] = found
+        return found
+
+    def _find_binding(self, lookup: Lookup) -> Binding:
+        table = self.contract.table
+        attributes = {lookup.column}
+        for suffix in ("_account", "_contact"):
+            if lookup.column.endswith(suffix):
+                attributes.add(lookup.column.removesuffix(suffix))
+        candidates = []
+        for relation in self.client.metadata.lookups(table):
+            if relation.referencing_attribute not in attributes:
+                continue
+            target = self.client.metadata.entity(relation.referenced_entity)
+            if target.entity_set_name == lookup.target_entity_set:
+                candidates.append((relation, target))
+        if len(candidates) != 1:
+            raise P2CError(
+                f"{table}.{lookup.column}: the environment's metadata has "
+                f"{'no' if not candidates else 'several'} lookup to {lookup.target_entity_set} "
+                f"(the model contract expects navigation property {lookup.navigation_property})"
+            )
+        relation, target = candidates[0]
+        return Binding(
+            column=lookup.column,
+            attribute=relation.referencing_attribute,
+            navigation_property=relation.navigation_property,
+            entity_set=target.entity_set_name,
+            target_table=target.logical_name,
+            target_id_column=target.primary_id_attribute,
+        )
+
+    def read_columns(self) -> list[str]:
+        """What to read of the current records to compare (lookups as `_<attribute>_value`)."""
+        columns = []
+        for column in self.contract.initialize:
+            lookup = self.contract.lookups.get(column)
+            if lookup is None:
+                columns.append(column)
+                continue
+            try:
+                columns.append(lookup_value_attribute(self.binding(lookup).attribute))
+            except P2CError:
+                continue  # each row with a value for it fails with the reason
+        return sorted(set(columns))
+
+    # -- one row ------------------------------------------------------------------------------------
+
+    def prepare(self, row: TargetRow) -> Prepared:
+        prepared = Prepared(row)
+        try:
+            company_id = self._company_id(row)
+            for column in self.contract.initialize:
+                value = row.values.get(column)
+                lookup = self.contract.lookups.get(column)
+                if lookup is None:
+                    prepared.desired[column] = json_value(value)
+                    continue
+                if value is None:
+                    continue  # left as it is (a customer is an account or a contact, not both)
+                binding = self.binding(lookup)
+                target_id = self._target_id(row, lookup, binding, value, company_id)
+                attribute = lookup_value_attribute(binding.attribute)
+                prepared.desired[attribute] = target_id
+                prepared.bindings[attribute] = binding
+            prepared.record_id = row.record_id or self._find_record(row)
+        except _RowProblem as problem:
+            prepared.problem_code, prepared.problem = problem.code, problem.message
+        except DataverseError as error:
+            prepared.problem_code, prepared.problem = error.code or REFERENCE_MISSING, str(error)
+        except P2CError as error:
+            prepared.problem_code, prepared.problem = REFERENCE_MISSING, str(error)
+        return prepared
+
+    def _company_id(self, row: TargetRow) -> str | None:
+        lookup = self.contract.lookups.get(COMPANY_COLUMN)
+        if lookup is None or row.company is None:
+            return None
+        binding = self.binding(lookup)
+        return self._reference(binding, {lookup.target_key[0]: row.company}, f"company {row.company}")
+
+    def _reference(self, binding: Binding, match: dict[str, Any], what: str) -> str:
+        resolution = self.client.references.resolve(binding.entity_set, match, binding.target_id_column)
+        if resolution.status is ResolutionStatus.FOUND and resolution.record_id:
+            return resolution.record_id.lower()
+        found = "no" if resolution.status is ResolutionStatus.NONE else "more than one"
+        raise _RowProblem(REFERENCE_MISSING, f"{what}: {found} {binding.entity_set} record has {match}")
+
+    def _target_id(
+        self, row: TargetRow, lookup: Lookup, binding: Binding, value: Any, company_id: str | None
+    ) -> str:
+        if lookup.target_entity_set in self.contracts_by_set:
+            # a migrated record: its id from the export (joined in DuckDB), else found by its number
+            known = row.referenced_ids.get(lookup.column)
+            if known:
+                return known.lower()
+            target = self.contracts_by_set[lookup.target_entity_set]
+            identity = IDENTITY_COLUMNS.get(target.table, {})
+            key_column = lookup.target_key[0]
+            if key_column not in identity:
+                raise _RowProblem(
+                    NOT_IDENTIFIED,
+                    f"{lookup.column} = {value!r}: that {target.table} was exported without its record id "
+                    "and cannot be found by a unique column",
+                )
+            match = {identity[key_column]: json_value(value)}
+            return self._reference(binding, match, f"{lookup.column} = {value!r}")
+        match = {lookup.target_key[0]: json_value(value)}
+        if COMPANY_COLUMN in lookup.target_key[1:]:
+            if company_id is None:
+                raise _RowProblem(
+                    REFERENCE_MISSING, f"{lookup.column}: needs the row's company, which is empty"
+                )
+            match[lookup_value_attribute(COMPANY_COLUMN)] = uuid.UUID(company_id)  # a GUID literal, unquoted
+        return self._reference(binding, match, f"{lookup.column} = {value!r}")
+
+    def _find_record(self, row: TargetRow) -> str:
+        identity = IDENTITY_COLUMNS.get(self.contract.table, {})
+        if not identity:
+            raise _RowProblem(
+                NOT_IDENTIFIED,
+                f"exported without its record id; a {self.contract.table} has no unique column",
+            )
+        match: dict[str, Any] = {}
+        for column, attribute in identity.items():
+            value = row.values.get(column)
+            if column in self.contract.lookups:
+                parent = row.referenced_ids.get(column)
+                value = uuid.UUID(parent) if parent else None
+            if value is None:
+                raise _RowProblem(
+                    NOT_IDENTIFIED, f"exported without its record id, and without {column} to find it by"
+                )
+            match[attribute] = json_value(value)
+        resolution = self.client.resolve_id(
+            self.entity.entity_set_name, match, self.entity.primary_id_attribute
+        )
+        if resolution.status is ResolutionStatus.FOUND and resolution.record_id:
+            return resolution.record_id.lower()
+        found = "no record" if resolution.status is ResolutionStatus.NONE else "several records"
+        raise _RowProblem(NOT_IDENTIFIED, f"exported without its record id, and {found} match {match}")
+
+    # -- the decision --------------------------------------------------------------------------------
+
+    def judge(self, prepared: Prepared, current: Record | None) -> Judged:
+        if prepared.problem or prepared.record_id is None:
+            return Judged(
+                prepared, Decision.CANNOT_WRITE, code=prepared.problem_code, reason=prepared.problem
+            )
+        if current is None:
+            return Judged(
+                prepared,
+                Decision.NOT_FOUND,
+                code=NOT_FOUND,
+                reason=f"record id {prepared.record_id} is not in Dataverse (deleted since the export?)",
+            )
+        company_attribute = lookup_value_attribute(COMPANY_COLUMN)
+        current_company = current.values.get(company_attribute)
+        wanted_company = prepared.desired.get(company_attribute)
+        if current_company and wanted_company and str(current_company).lower() != wanted_company:
+            return Judged(
+                prepared,
+                Decision.CONFLICT,
+                code=COMPANY_CONFLICT,
+                reason=f"company is already set to another company ({current_company}); it is read-only once "
+                "saved and is never overwritten",
+                etag=current.etag,
+            )
+        judged = Judged(prepared, Decision.UNCHANGED, etag=current.etag)
+        for attribute, new in prepared.desired.items():
+            old = current.values.get(attribute)
+            if same_value(old, new):
+                continue
+            judged.changes[attribute] = (old, new)
+            binding = prepared.bindings.get(attribute)
+            if binding is not None:
+                judged.payload[f"{binding.navigation_property}@odata.bind"] = f"/{binding.entity_set}({new})"
+            else:
+                judged.payload[attribute] = new
+        if judged.changes:
+            judged.decision = Decision.UPDATE
+        return judged
+
+
+class _RowProblem(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message

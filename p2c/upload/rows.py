@@ -1,0 +1,130 @@
+"""The target rows of one dualwrite table, streamed from DuckDB in chunks, ready to be turned into updates.
+
+For every lookup to another migrated table (an order's customer, a line's order, a contact's parent account)
+the query also brings the referenced row's record id, joined in DuckDB by the lookup's target key within the
+same company: lookups to migrated records are bound by their record id, with no query to Dataverse. Rows
+already done by an earlier run against the same environment are left out (the resume)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from loaders.sql import quote_identifier
+from p2c.contract.dataverse import COMPANY_COLUMN, TableContract
+from p2c.upload.store import done_rows_sql
+
+REF_PREFIX = "__ref__"  # column alias of a joined referenced record id
+ROW_KEY = "__row_key"
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    table: str
+    row_key: str  # the record id, or file#sheet#row for a row exported without one
+    record_id: str | None
+    company: str | None
+    business_key: str
+    values: dict[str, Any]  # every column of the model
+    referenced_ids: dict[str, str | None]  # lookup column -> record id of the migrated row it names
+
+
+def row_key_sql(contract: TableContract, alias: str = "t") -> str:
+    rid = f"{alias}.{quote_identifier(contract.record_id_column)}"
+    provenance = (
+        f"{alias}._source_file || '#' || coalesce({alias}._source_sheet, '') || '#' || "
+        f"cast({alias}._source_row as varchar)"
+    )
+    return f"coalesce(lower(cast({rid} as varchar)), {provenance})"
+
+
+def _migrated_joins(
+    contract: TableContract, contracts: dict[str, TableContract]
+) -> tuple[list[str], list[str]]:
+    """Select items and joins bringing the record id of each lookup's migrated target row."""
+    by_entity_set = {c.entity_set: c for c in contracts.values()}
+    selects, joins = [], []
+    for index, lookup in enumerate(contract.lookups.values()):
+        target = by_entity_set.get(lookup.target_entity_set)
+        if target is None:
+            continue  # a reference table (company, customer group, ...): resolved in Dataverse
+        alias = f"r{index}"
+        conditions = [
+            f"{alias}.{quote_identifier(lookup.target_key[0])} = t.{quote_identifier(lookup.column)}"
+        ]
+        if COMPANY_COLUMN in lookup.target_key[1:] and COMPANY_COLUMN in contract.columns:
+            conditions.append(f"{alias}.{COMPANY_COLUMN} = t.{COMPANY_COLUMN}")
+        joins.append(f"left join {target.relation.sql_name} {alias} on " + " and ".join(conditions))
+        rid = quote_identifier(target.record_id_column)
+        selects.append(f"cast({alias}.{rid} as varchar) as {quote_identifier(REF_PREFIX + lookup.column)}")
+    return selects, joins
+
+
+def count_pending(
+    con: duckdb.DuckDBPyConnection, contract: TableContract, environment: str
+) -> tuple[int, int]:
+    """(rows in the target table, rows of them not yet done against this environment)."""
+    done_sql, _ = done_rows_sql(contract.table)
+    # fetchall, not fetchone: an unfinished result would block the next statement on this connection
+    [total_row] = con.execute(f"select count(*) from {contract.relation.sql_name}").fetchall()
+    [pending_row] = con.execute(
+        f"select count(*) from {contract.relation.sql_name} t "
+        f"where {row_key_sql(contract)} not in ({done_sql})",
+        [environment],
+    ).fetchall()
+    return int(total_row[0] if total_row else 0), int(pending_row[0] if pending_row else 0)
+
+
+def pending_rows(
+    con: duckdb.DuckDBPyConnection,
+    contract: TableContract,
+    contracts: dict[str, TableContract],
+    environment: str,
+    chunk_size: int,
+) -> Iterator[list[TargetRow]]:
+    """The rows not yet done, in chunks of `chunk_size`, in a stable order (so progress is comparable)."""
+    selects, joins = _migrated_joins(contract, contracts)
+    done_sql, _ = done_rows_sql(contract.table)
+    row_key = row_key_sql(contract)
+    sql = (
+        f"select t.*, {row_key} as {ROW_KEY}"
+        + "".join(f", {s}" for s in selects)
+        + f" from {contract.relation.sql_name} t "
+        + " ".join(joins)
+        + f" where {row_key} not in ({done_sql}) order by {ROW_KEY}"
+    )
+    # its own cursor: the caller records results on the connection while this one streams
+    cursor = con.cursor()
+    try:
+        cursor.execute(sql, [environment])
+        names = [d[0] for d in cursor.description or []]
+        while True:
+            batch = cursor.fetchmany(chunk_size)
+            if not batch:
+                return
+            yield [_target_row(contract, dict(zip(names, values, strict=True))) for values in batch]
+    finally:
+        cursor.close()
+
+
+def business_key_text(contract: TableContract, values: dict[str, Any]) -> str:
+    return " ".join("" if values.get(c) is None else str(values[c]) for c in contract.business_key)
+
+
+def _target_row(contract: TableContract, row: dict[str, Any]) -> TargetRow:
+    referenced = {k[len(REF_PREFIX) :]: v for k, v in row.items() if k.startswith(REF_PREFIX)}
+    values = {k: v for k, v in row.items() if not k.startswith(REF_PREFIX) and k != ROW_KEY}
+    record_id = values.get(contract.record_id_column)
+    company = values.get(COMPANY_COLUMN)
+    return TargetRow(
+        table=contract.table,
+        row_key=str(row[ROW_KEY]),
+        record_id=str(record_id).lower() if record_id else None,
+        company=str(company) if company is not None else None,
+        business_key=business_key_text(contract, values),
+        values=values,
+        referenced_ids=referenced,
+    )

@@ -1,0 +1,366 @@
+"""`p2c plan` and `p2c upload`: the target tables, in dependency order, chunk by chunk.
+
+Per chunk: prepare each row (its record id, the initialized values with lookups bound), read the current
+records by id, decide (update / unchanged / not found / conflict / cannot write), then — for an upload, not a
+plan or a dry run — send the updates (UpdateMultiple, `$batch` or PATCH, decided by the client) and record
+every row's outcome in `upload.results` before the next chunk. Memory stays flat: rows stream from DuckDB."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from p2c.contract.dataverse import TableContract
+from p2c.dataverse import DataverseClient, Record, RowResult, UpdateRow
+from p2c.errors import UsageError
+from p2c.upload.prepare import RECORD_CHANGED, Decision, Judged, RowPreparer
+from p2c.upload.rows import TargetRow, count_pending, pending_rows
+from p2c.upload.store import (
+    Outcome,
+    OutcomeStatus,
+    RunStatus,
+    ensure_upload_schema,
+    finish_run,
+    now,
+    record_outcomes,
+    start_run,
+)
+
+DEFAULT_CHUNK_ROWS = 2000
+# reads in flight per chunk; the client's per-user limits (x-ms-dop-hint) still apply underneath
+READ_PARALLELISM = 8
+PLAN_FORMAT = "p2c-plan/1"
+
+
+@dataclass
+class TableTally:
+    table: str
+    total: int = 0
+    already_done: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_decision: Counter[str] = field(default_factory=Counter)
+    throttle_wait_s: float = 0.0
+    seconds: float = 0.0
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    command: str
+    environment: str
+    dry_run: bool
+    tables: list[TableTally]
+    plan_path: Path | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(t.by_status[OutcomeStatus.FAILED] for t in self.tables)
+
+
+class Progress:
+    """What the runner reports while it works (the CLI draws bars; tests pass a no-op)."""
+
+    def start_table(self, table: str, pending: int) -> None: ...
+
+    def advance(self, table: str, rows: int, throttle_wait_s: float) -> None: ...
+
+    def end_table(self, table: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class PlannedRow:
+    action: Decision
+    payload: dict[str, Any]
+    etag: str | None
+
+
+def load_plan(path: Path, environment: str) -> dict[tuple[str, str], PlannedRow]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read the plan {path}: {error}") from None
+    if document.get("format") != PLAN_FORMAT:
+        raise UsageError(f"{path} is not a p2c plan (format {document.get('format')!r})")
+    if document.get("environment") != environment:
+        raise UsageError(
+            f"the plan {path} was made for {document.get('environment')}, not {environment}",
+            hint="make a plan for this environment with `p2c plan --env ...`",
+        )
+    planned: dict[tuple[str, str], PlannedRow] = {}
+    for table, entry in document.get("tables", {}).items():
+        for row in entry.get("rows", []):
+            planned[(table, row["row_key"])] = PlannedRow(
+                Decision(row["action"]), dict(row.get("payload") or {}), row.get("etag")
+            )
+    return planned
+
+
+class Runner:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        client: DataverseClient,
+        contracts: dict[str, TableContract],
+        *,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        progress: Progress | None = None,
+    ) -> None:
+        self.con = con
+        self.client = client
+        self.contracts = contracts
+        self.chunk_rows = chunk_rows
+        self.progress = progress or Progress()
+        ensure_upload_schema(con)
+
+    def tables(self, wanted: Sequence[str]) -> list[TableContract]:
+        unknown = sorted(set(wanted) - set(self.contracts))
+        if unknown:
+            raise UsageError(
+                f"unknown table(s) {', '.join(unknown)}; the tables are {', '.join(self.contracts)}"
+            )
+        return [c for name, c in self.contracts.items() if not wanted or name in wanted]
+
+    def run(
+        self,
+        command: str,
+        wanted: Sequence[str] = (),
+        *,
+        dry_run: bool = False,
+        plan_in: Path | None = None,
+        plan_out: Path | None = None,
+    ) -> RunSummary:
+        environment = self.client.environment_url
+        planned = load_plan(plan_in, environment) if plan_in else None
+        contracts = self.tables(wanted)
+        # a plan reads and decides but never writes, and its outcomes never count as done
+        writes = command == "upload" and not dry_run
+        run_id = start_run(
+            self.con,
+            command,
+            environment,
+            [c.table for c in contracts],
+            dry_run=not writes,
+            plan_file=str(plan_in) if plan_in else None,
+        )
+        summary = RunSummary(run_id, command, environment, not writes, [], plan_out)
+        plan_rows: dict[str, list[dict[str, Any]]] = {}
+        status = RunStatus.FAILED
+        try:
+            for contract in contracts:
+                tally, rows = self._table(run_id, contract, writes, planned, collect=plan_out is not None)
+                summary.tables.append(tally)
+                plan_rows[contract.table] = rows
+            status = RunStatus.COMPLETED
+        except KeyboardInterrupt:
+            status = RunStatus.INTERRUPTED
+            raise
+        finally:
+            counts: Counter[str] = Counter()
+            for tally in summary.tables:
+                counts.update(tally.by_status)
+            throttle = sum(t.throttle_wait_s for t in summary.tables)
+            finish_run(self.con, run_id, status, dict(counts), throttle)
+        if plan_out is not None:
+            write_plan(plan_out, summary, plan_rows)
+        return summary
+
+    def _table(
+        self,
+        run_id: str,
+        contract: TableContract,
+        writes: bool,
+        planned: dict[tuple[str, str], PlannedRow] | None,
+        *,
+        collect: bool,
+    ) -> tuple[TableTally, list[dict[str, Any]]]:
+        environment = self.client.environment_url
+        tally = TableTally(contract.table)
+        tally.total, pending = count_pending(self.con, contract, environment)
+        tally.already_done = tally.total - pending
+        preparer = RowPreparer(self.client, contract, self.contracts)
+        select = preparer.read_columns()
+        plan_rows: list[dict[str, Any]] = []
+        started = time.monotonic()
+        self.progress.start_table(contract.table, pending)
+        try:
+            for chunk in pending_rows(self.con, contract, self.contracts, environment, self.chunk_rows):
+                judged = self._judge(preparer, chunk, select)
+                outcomes, throttle = self._act(contract, judged, writes, planned)
+                record_outcomes(self.con, run_id, outcomes)
+                for item, outcome in zip(judged, outcomes, strict=True):
+                    tally.by_decision[item.decision] += 1
+                    tally.by_status[outcome.status] += 1
+                    if collect:
+                        plan_rows.append(_plan_row(item))
+                tally.throttle_wait_s += throttle
+                self.progress.advance(contract.table, len(chunk), throttle)
+        finally:
+            tally.seconds = time.monotonic() - started
+            self.progress.end_table(contract.table)
+        return tally, plan_rows
+
+    def _judge(self, preparer: RowPreparer, chunk: list[TargetRow], select: list[str]) -> list[Judged]:
+        prepared = [preparer.prepare(row) for row in chunk]
+        ids = [p.record_id for p in prepared if p.record_id and not p.problem]
+        current = self._read_current(preparer, ids, select)
+        judged = []
+        for item in prepared:
+            record = current.get(item.record_id or "")
+            etag = record.get("@odata.etag") if record else None
+            as_record = Record(item.record_id or "", record, str(etag) if etag else None) if record else None
+            judged.append(preparer.judge(item, as_record))
+        return judged
+
+    def _read_current(self, preparer: RowPreparer, ids: list[str], select: list[str]) -> dict[str, Any]:
+        """The current records, `ids_per_query` ids per request, several requests in flight (a chunk's reads
+        would otherwise cost as much wall time as its writes)."""
+        entity = preparer.entity
+        step = self.client.options.ids_per_query
+        groups = [ids[start : start + step] for start in range(0, len(ids), step)]
+        if not groups:
+            return {}
+        found: dict[str, Any] = {}
+        workers = max(1, min(len(groups), READ_PARALLELISM))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="p2c-read") as pool:
+            for part in pool.map(
+                lambda group: self.client.get_many(
+                    entity.entity_set_name, entity.primary_id_attribute, group, select
+                ),
+                groups,
+            ):
+                found.update(part)
+        return found
+
+    def _act(
+        self,
+        contract: TableContract,
+        judged: list[Judged],
+        writes: bool,
+        planned: dict[tuple[str, str], PlannedRow] | None,
+    ) -> tuple[list[Outcome], float]:
+        outcomes: list[Outcome | None] = [None] * len(judged)
+        to_send: list[tuple[int, UpdateRow]] = []
+        for index, item in enumerate(judged):
+            row = item.prepared.row
+            if planned is not None:
+                entry = planned.get((contract.table, row.row_key))
+                if entry is None or entry.action is not Decision.UPDATE:
+                    outcomes[index] = _outcome(
+                        item, OutcomeStatus.SKIPPED, "not an update in the applied plan"
+                    )
+                    continue
+                if item.decision is Decision.UPDATE and entry.payload != item.payload:
+                    outcomes[index] = _outcome(
+                        item, OutcomeStatus.FAILED, "the row changed in DuckDB since the plan", RECORD_CHANGED
+                    )
+                    continue
+                if item.decision in (Decision.UPDATE, Decision.UNCHANGED) and entry.etag:
+                    item.payload, item.decision = entry.payload, Decision.UPDATE
+                    to_send.append(
+                        (index, UpdateRow(item.prepared.record_id or "", entry.payload, entry.etag))
+                    )
+                    continue
+            if item.decision is Decision.UNCHANGED:
+                outcomes[index] = _outcome(item, OutcomeStatus.UNCHANGED, "already initialized")
+            elif item.decision is not Decision.UPDATE:
+                outcomes[index] = _outcome(item, OutcomeStatus.FAILED, item.reason, item.code)
+            elif not writes:
+                changed = ", ".join(sorted(item.changes))
+                outcomes[index] = _outcome(item, OutcomeStatus.SKIPPED, f"would update {changed}")
+            else:
+                to_send.append((index, UpdateRow(item.prepared.record_id or "", item.payload, "*")))
+        throttle = 0.0
+        if to_send:
+            results = self.client.update_many(contract.table, [row for _, row in to_send])
+            for (index, _), result in zip(to_send, results, strict=True):
+                outcomes[index] = _written(judged[index], result)
+                throttle += result.throttle_wait_s
+        done = [o for o in outcomes if o is not None]
+        assert len(done) == len(judged)
+        return done, throttle
+
+
+def _outcome(item: Judged, status: OutcomeStatus, message: str, code: str = "") -> Outcome:
+    row = item.prepared.row
+    moment = now()
+    return Outcome(
+        table_name=row.table,
+        row_key=row.row_key,
+        record_id=item.prepared.record_id,
+        business_key=row.business_key,
+        company=row.company,
+        status=status,
+        error_code=code,
+        message=message,
+        started_at=moment,
+        finished_at=moment,
+    )
+
+
+def _written(item: Judged, result: RowResult) -> Outcome:
+    row = item.prepared.row
+    failed = not result.ok
+    message = result.message if failed else f"updated {', '.join(sorted(item.changes))}"
+    code = result.error_code
+    if failed and result.http_status == 412:
+        code, message = RECORD_CHANGED, f"the record changed in Dataverse since the plan: {result.message}"
+    return Outcome(
+        table_name=row.table,
+        row_key=row.row_key,
+        record_id=result.record_id,
+        business_key=row.business_key,
+        company=row.company,
+        status=OutcomeStatus.FAILED if failed else OutcomeStatus.UPDATED,
+        http_status=result.http_status,
+        error_code=code,
+        message=message,
+        attempts=result.attempts,
+        method=str(result.method),
+        app_user=result.user,
+        columns_written=tuple(sorted(item.payload)),
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+    )
+
+
+def _plan_row(item: Judged) -> dict[str, Any]:
+    row = item.prepared.row
+    return {
+        "row_key": row.row_key,
+        "record_id": item.prepared.record_id,
+        "business_key": row.business_key,
+        "company": row.company,
+        "action": item.decision.value,
+        "reason": item.reason,
+        "code": item.code,
+        "etag": item.etag,
+        "changes": {k: {"current": old, "new": new} for k, (old, new) in sorted(item.changes.items())},
+        "payload": item.payload,
+    }
+
+
+def write_plan(path: Path, summary: RunSummary, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """The plan as JSON, one table after the other; streamed so a million rows do not sit in one string."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tallies = {t.table: t for t in summary.tables}
+    with path.open("w", encoding="utf-8") as out:
+        head = {"format": PLAN_FORMAT, "run_id": summary.run_id, "environment": summary.environment}
+        out.write(json.dumps(head)[:-1] + ', "tables": {')
+        for position, (table, table_rows) in enumerate(rows.items()):
+            tally = tallies[table]
+            counts = {d.value: tally.by_decision.get(d, 0) for d in Decision}
+            out.write(("," if position else "") + f"\n{json.dumps(table)}: " + '{"summary": ')
+            out.write(json.dumps({**counts, "already_done": tally.already_done, "rows": tally.total}))
+            out.write(', "rows": [')
+            for index, row in enumerate(table_rows):
+                out.write(("," if index else "") + "\n" + json.dumps(row, default=str))
+            out.write("]}")
+        out.write("\n}}\n")

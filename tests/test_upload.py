@@ -1,0 +1,343 @@
+"""`p2c plan`, `p2c upload` and `p2c results` against the local Dataverse emulator, through the real CLI.
+
+The emulator is seeded from the landed sample (the records as they are after P2C is uninstalled: every record
+with its GUID, no company, no dual-write values); its schema comes from the documented reference, not from our
+model YAML. The upload must update those records in place (never create one), write only the initialized
+columns, bind lookups by the environment's navigation properties, and account for every row."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from p2c.cli import app
+from p2c.emulator.server import RunningEmulator, running_emulator
+from p2c.emulator.state import EmulatorState
+from p2c.errors import ExitCode
+
+SECRET = "upload-test-secret-7f3a"
+CLIENT_ID = "p2c-upload-test"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample set landed and built once for the module: sample -> load x3 -> build."""
+    root = tmp_path_factory.mktemp("upload-build")
+    db = root / "built.duckdb"
+    runner = CliRunner()
+    steps = [
+        ["sample", str(root / "sample")],
+        ["load", str(root / "sample" / "USMF"), "--company", "USMF", "--db", str(db)],
+        ["load", str(root / "sample" / "GBSI"), "--company", "GBSI", "--db", str(db)],
+        ["load", str(root / "sample" / "multi-company"), "--db", str(db)],
+        ["build", "--db", str(db)],
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("DBT_TARGET_PATH", raising=False)
+        patch.setenv("DBT_LOG_PATH", str(root / "logs"))
+        for args in steps:
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, (args, result.output)
+    return db
+
+
+@dataclass
+class Stage:
+    db: Path
+    emulator: RunningEmulator
+    state: EmulatorState
+
+    def p2c(self, *args: str) -> Result:
+        return CliRunner().invoke(app, list(args))
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(self.db), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        with duckdb.connect(str(self.db)) as con:
+            con.execute(sql, params or [])
+
+    @property
+    def env(self) -> str:
+        return self.emulator.base_url
+
+
+def _copy_db(built: Path, to: Path) -> Path:
+    db = to / "work.duckdb"
+    shutil.copy(built, db)
+    shutil.copytree(built.with_name(built.name + ".target"), db.with_name(db.name + ".target"))
+    return db
+
+
+@pytest.fixture
+def stage(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stage]:
+    db = _copy_db(built, tmp_path)
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    with running_emulator(
+        tmp_path / "emu.sqlite", seed_from=db, client_id=CLIENT_ID, client_secret=SECRET
+    ) as emulator:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emulator.ca_cert))
+        monkeypatch.setenv("P2C_TENANT_ID", "p2c-emulator")
+        monkeypatch.setenv("P2C_AUTHORITY", emulator.authority)
+        monkeypatch.setenv("P2C_CLIENT_ID", CLIENT_ID)
+        monkeypatch.setenv("P2C_CLIENT_SECRET", SECRET)
+        yield Stage(db, emulator, EmulatorState(emulator.state))
+
+
+def _counts(stage: Stage) -> dict[str, int]:
+    tables = ("account", "contact", "quote", "quotedetail", "salesorder", "salesorderdetail")
+    return {t: stage.query(f"select count(*) from dualwrite.{t}")[0][0] for t in tables}
+
+
+def _company_ids(stage: Stage) -> dict[str, str]:
+    return {row["cdm_companycode"]: row["id"] for row in stage.state.rows("cdm_company")}
+
+
+def test_upload_initializes_every_record_in_place(stage: Stage) -> None:
+    targets = _counts(stage)
+    before = {t: stage.state.count(t) for t in targets}
+    uploaded = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--format", "json")
+    assert uploaded.exit_code == ExitCode.OK, uploaded.output
+    summary = json.loads(uploaded.stdout)
+    assert {t["table"]: t["updated"] for t in summary["tables"]} == targets
+
+    # nothing was created: the same records, updated by id
+    assert {t: stage.state.count(t) for t in targets} == before
+    assert sum(stage.state.api_writes("create", t) for t in targets) == 0
+    assert stage.state.api_writes("update", "account") == targets["account"]
+
+    companies = _company_ids(stage)
+    accounts = {r["id"]: r for r in stage.state.rows("account")}
+    expected = stage.query(
+        "select lower(_source_record_id), msdyn_company, customertypecode, msdyn_partynumber, accountnumber"
+        " from dualwrite.account"
+    )
+    for record_id, company, relationship, party, number in expected:
+        written = accounts[record_id]
+        assert written["_msdyn_company_value"] == companies[company], number
+        assert (written["customertypecode"], written["msdyn_partynumber"]) == (relationship, party), number
+    # only the initialized columns: the export's name and phone were not written again
+    assert stage.state.api_writes("update", "account") == len(expected)
+
+    lines = {r["id"]: r for r in stage.state.rows("salesorderdetail")}
+    for record_id, company in stage.query(
+        "select lower(_source_record_id), msdyn_company from dualwrite.salesorderdetail"
+    ):
+        assert lines[record_id]["_msdyn_company_value"] == companies[company]
+
+    results = stage.p2c("results", "--db", str(stage.db), "--format", "json")
+    assert results.exit_code == ExitCode.OK, results.output
+    reconciliation = {r["table_name"]: r for r in json.loads(results.stdout)["reconciliation"]}
+    for table, rows in targets.items():
+        assert reconciliation[table] == {
+            "table_name": table,
+            "target_rows": rows,
+            "updated": rows,
+            "unchanged": 0,
+            "failed": 0,
+            "to_do": 0,
+            "difference": 0,
+        }
+
+
+def test_the_trace_of_a_row_shows_its_upload_result(stage: Stage) -> None:
+    [(number,)] = stage.query(
+        "select accountnumber from dualwrite.account where msdyn_company = 'GBSI' order by 1 limit 1"
+    )
+    before = stage.p2c("lineage", "trace", "account", "GBSI", number, "--db", str(stage.db))
+    assert before.exit_code == ExitCode.OK, before.output
+    assert "upload: no upload result recorded yet" in before.stdout
+    assert stage.p2c("upload", "--env", stage.env, "--db", str(stage.db)).exit_code == ExitCode.OK
+    after = stage.p2c("lineage", "trace", "account", "GBSI", number, "--db", str(stage.db))
+    assert "upload: updated at " in after.stdout
+    assert f"to {stage.env} (run " in after.stdout
+
+
+def test_a_second_run_skips_what_is_done_and_a_plan_then_finds_it_unchanged(stage: Stage) -> None:
+    assert stage.p2c("upload", "--env", stage.env, "--db", str(stage.db)).exit_code == ExitCode.OK
+    updates = stage.state.api_writes("update")
+    again = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--format", "json")
+    assert again.exit_code == ExitCode.OK
+    tables = json.loads(again.stdout)["tables"]
+    assert all(t["already_done"] == t["rows"] and t["updated"] == 0 for t in tables)
+    assert stage.state.api_writes("update") == updates
+
+    # a plan reads every record again, whatever earlier runs recorded: all unchanged now
+    planned = stage.p2c(
+        "plan", "--env", stage.env, "--db", str(stage.db), "--out", str(stage.db.parent / "p.json")
+    )
+    assert planned.exit_code == ExitCode.OK, planned.output
+    plan = json.loads((stage.db.parent / "p.json").read_text(encoding="utf-8"))
+    for table, entry in plan["tables"].items():
+        assert entry["summary"]["update"] == 0, table
+
+
+def test_plan_lists_changes_and_upload_applies_exactly_that_plan(stage: Stage) -> None:
+    plan_path = stage.db.parent / "plan.json"
+    planned = stage.p2c(
+        "plan", "--env", stage.env, "--db", str(stage.db), "--table", "account", "--out", str(plan_path)
+    )
+    assert planned.exit_code == ExitCode.OK, planned.output
+    plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    rows = plan["tables"]["account"]["rows"]
+    assert {r["action"] for r in rows} == {"update"}
+    first = rows[0]
+    assert first["changes"]["_msdyn_company_value"]["current"] is None
+    # only what differs: the relationship type the export kept is not sent again
+    assert set(first["payload"]) >= {"msdyn_company@odata.bind", "msdyn_partynumber"}
+    assert "name" not in first["payload"] and "telephone1" not in first["payload"]
+    assert stage.state.api_writes("update") == 0  # a plan never writes
+
+    # someone edits one of the planned records in Dataverse before the plan is applied
+    changed = rows[1]["record_id"]
+    session = _api(stage)
+    edited = session.patch(
+        f"{stage.emulator.service_root}accounts({changed})",
+        json={"telephone1": "+1 555 0100"},
+        headers={"If-Match": "*"},
+    )
+    assert edited.status_code == 204, edited.text
+
+    applied = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--plan", str(plan_path))
+    assert applied.exit_code == ExitCode.FAILED_ROWS, applied.output
+    failed = stage.query(
+        "select record_id, http_status, error_code from upload.results where status = 'failed'"
+    )
+    assert failed == [(changed, 412, "p2c:record_changed")]
+    assert stage.state.api_writes("update") == len(rows)  # the plan's rows, the changed one refused
+
+
+def test_bad_rows_fail_alone_with_their_reason(stage: Stage) -> None:
+    [(bad_choice,), (bad_company,)] = stage.query(
+        "select accountnumber from dualwrite.account where msdyn_company = 'USMF'"
+        " order by accountnumber limit 2"
+    )
+    usmf = "msdyn_company = 'USMF' and accountnumber = ?"
+    stage.execute(f"update dualwrite.account set customertypecode = 999 where {usmf}", [bad_choice])
+    stage.execute(f"update dualwrite.account set msdyn_company = 'ZZZZ' where {usmf}", [bad_company])
+    ghost = str(uuid.uuid4())
+    [(contact,)] = stage.query("select msdyn_contactpersonid from dualwrite.contact order by 1 limit 1")
+    stage.execute(
+        "update dualwrite.contact set _source_record_id = ? where msdyn_contactpersonid = ?", [ghost, contact]
+    )
+
+    uploaded = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db))
+    assert uploaded.exit_code == ExitCode.FAILED_ROWS, uploaded.output
+    failed = stage.query(
+        "select table_name, business_key, error_code from upload.results"
+        " where status = 'failed' order by 1, 2"
+    )
+    # the account moved to an unknown company is no longer in USMF: the USMF rows that name it cannot bind
+    # it by its record id, and its number is shared with GBSI's account, so they fail too, with the reason
+    dependents = stage.query(
+        "select 'contact', msdyn_contactpersonid from dualwrite.contact"
+        " where msdyn_company = 'USMF' and parentcustomerid_account = ?"
+        " union all select 'salesorder', msdyn_salesordernumber from dualwrite.salesorder"
+        " where msdyn_company = 'USMF' and customerid_account = ?",
+        [bad_company, bad_company],
+    )
+    assert dependents
+    assert failed == sorted(
+        [
+            ("account", bad_choice, "0x8004431A"),
+            ("account", bad_company, "p2c:reference_missing"),
+            ("contact", contact, "p2c:not_found"),
+            *((table, key, "p2c:reference_missing") for table, key in dependents),
+        ]
+    )
+    targets = _counts(stage)
+    updated = dict(
+        stage.query("select table_name, count(*) from upload.results where status = 'updated' group by 1")
+    )
+    assert sum(targets.values()) - sum(updated.values()) == len(failed)
+
+    listed = stage.p2c("results", "--db", str(stage.db), "--format", "csv")
+    assert listed.exit_code == ExitCode.FAILED_ROWS
+    assert listed.stdout.count("\n") == 1 + len(failed)  # header + the failed rows
+    assert "0x8004431A" in listed.stdout
+
+
+def test_a_company_already_set_to_another_company_is_a_conflict_never_overwritten(stage: Stage) -> None:
+    [(record_id, number)] = stage.query(
+        "select lower(_source_record_id), accountnumber from dualwrite.account where msdyn_company = 'USMF'"
+        " order by accountnumber limit 1"
+    )
+    gbsi = _company_ids(stage)["GBSI"]
+    session = _api(stage)
+    preset = session.patch(
+        f"{stage.emulator.service_root}accounts({record_id})",
+        json={"msdyn_company@odata.bind": f"/cdm_companies({gbsi})"},
+        headers={"If-Match": "*"},
+    )
+    assert preset.status_code == 204, preset.text
+    plan_path = stage.db.parent / "plan.json"
+    planned = stage.p2c(
+        "plan", "--env", stage.env, "--db", str(stage.db), "--table", "account", "--out", str(plan_path)
+    )
+    assert planned.exit_code == ExitCode.OK
+    rows = json.loads(plan_path.read_text(encoding="utf-8"))["tables"]["account"]["rows"]
+    conflicts = [r for r in rows if r["action"] == "conflict"]
+    assert [(r["business_key"], r["code"]) for r in conflicts] == [(number, "p2c:company_conflict")]
+
+    uploaded = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--table", "account")
+    assert uploaded.exit_code == ExitCode.FAILED_ROWS
+    assert stage.state.row("account", record_id)["_msdyn_company_value"] == gbsi  # type: ignore[index]
+
+
+def test_dry_run_sends_no_write(stage: Stage) -> None:
+    dry = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--dry-run", "--format", "json")
+    assert dry.exit_code == ExitCode.OK, dry.output
+    assert stage.state.api_writes("update") == 0
+    tables = json.loads(dry.stdout)["tables"]
+    assert all(t["skipped"] == t["rows"] for t in tables)
+    # a dry run does not count as done: the real run still does everything
+    real = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--format", "json")
+    assert all(t["already_done"] == 0 for t in json.loads(real.stdout)["tables"])
+
+
+def test_no_secret_in_any_output_or_result(stage: Stage) -> None:
+    outputs = [
+        stage.p2c(
+            "plan", "--env", stage.env, "--db", str(stage.db), "--out", str(stage.db.parent / "p.json")
+        ),
+        stage.p2c("upload", "--env", stage.env, "--db", str(stage.db)),
+        stage.p2c("results", "--db", str(stage.db), "--status", "updated", "--format", "json"),
+    ]
+    texts = [r.output for r in outputs] + [(stage.db.parent / "p.json").read_text(encoding="utf-8")]
+    texts += ["\n".join(map(str, row)) for row in stage.query("select * from upload.results")]
+    texts += ["\n".join(map(str, row)) for row in stage.query("select * from upload.runs")]
+    assert not [t for t in texts if SECRET in t]
+
+
+def test_without_a_build_or_credentials_upload_cannot_run(stage: Stage, tmp_path: Path) -> None:
+    no_build = tmp_path / "empty.duckdb"
+    duckdb.connect(str(no_build)).close()
+    missing = stage.p2c("upload", "--env", stage.env, "--db", str(no_build))
+    assert missing.exit_code == ExitCode.CANNOT_RUN
+    assert "Traceback" not in missing.output
+
+    wrong = CliRunner().invoke(
+        app,
+        ["upload", "--env", stage.env, "--db", str(stage.db)],
+        env={"P2C_CLIENT_SECRET": "not-the-secret"},
+    )
+    assert wrong.exit_code == ExitCode.CANNOT_RUN, wrong.output
+    assert "not-the-secret" not in wrong.output
+    assert stage.state.api_writes("update") == 0
+
+
+def _api(stage: Stage) -> Any:
+    from p2c.emulator.testing import api_session
+
+    return api_session(stage.emulator, CLIENT_ID)
