@@ -155,6 +155,17 @@ class ColumnPlan:
         return [column.name for column in self.columns]
 
 
+# Quotes cannot stand in an identifier that dbt quotes (its unit-test fixtures list every column of a
+# source between double quotes, unescaped), so an unknown header lands with each of them as `_`.
+_UNQUOTABLE = str.maketrans({'"': "_", "'": "_", "`": "_"})
+
+
+def unknown_column_name(header: str) -> str:
+    """The column an unknown header lands in: its own text, white space folded, quotes as `_`
+    (`Customer "VIP" flag` -> `Customer _VIP_ flag`). The header itself is kept in raw._loads.headers."""
+    return " ".join(header.replace("\ufeff", "").split()).translate(_UNQUOTABLE)
+
+
 def plan_columns(table_name: str, headers: list[str], exact: Mapping[str, str] | None = None) -> ColumnPlan:
     """Map headers to unique column names. DuckDB names are case-insensitive, so uniqueness is checked on
     the casefolded name; later duplicates get a deterministic `__2`, `__3` suffix and are reported.
@@ -172,7 +183,7 @@ def plan_columns(table_name: str, headers: list[str], exact: Mapping[str, str] |
         logical, how = (named, METADATA_SHEET) if named else resolve_header(table_name, header)
         if logical is None:
             how = "unknown"
-            logical = " ".join(header.replace("\ufeff", "").split()) or f"column_{position}"
+            logical = unknown_column_name(header) or f"column_{position}"
             unknown.append(header)
         name, suffix = logical, 1
         while name.casefold() in used:

@@ -65,6 +65,7 @@ class LoadStatus(StrEnum):
     UNCHANGED = "unchanged"  # the same bytes (sha256) landed before: nothing to do
     SKIPPED = "skipped"  # a sheet that is not an export (hidden metadata, empty)
     FAILED = "failed"
+    UNLOADED = "unloaded"  # taken back out by `p2c unload`
 
 
 @dataclass
@@ -277,6 +278,41 @@ def _drop_previous_version(con: duckdb.DuckDBPyConnection, file: str) -> set[str
     con.execute("delete from raw._rejects where file = ?", [file])
     con.execute("delete from raw._choice_labels where file = ?", [file])
     return {entity for _, entity in rows}
+
+
+@dataclass(frozen=True)
+class Unloaded:
+    file: str
+    entities: tuple[str, ...]
+    rows: int
+
+
+def unload_file(con: duckdb.DuckDBPyConnection, file: str, load_id: str) -> Unloaded:
+    """Take a landed file (every sheet of it) back out of the database, in one transaction: its file tables,
+    its rows in raw._files, raw._rejects and raw._choice_labels go, `raw.<table>` is rebuilt without it, and
+    raw._loads keeps the history with a row of status `unloaded`. The next build no longer sees it."""
+    landed = con.execute(
+        "select entity, file_table from raw._files where file = ? order by sheet_index", [file]
+    ).fetchall()
+    if not landed:
+        raise LoadError(f"{file} is not landed in this database (see raw._files for the landed files)")
+    rows = 0
+    for _, file_table in landed:
+        rows += int(scalar(con, f"select count(*) from {FILES_SCHEMA}.{quote_identifier(file_table)}"))
+    con.execute("begin")
+    try:
+        entities = _drop_previous_version(con, file)
+        for entity in sorted(entities):
+            rebuild_entity_view(con, entity)
+        moment = datetime.now(UTC).replace(tzinfo=None)
+        result = LoadResult(file=file, entity=",".join(sorted(entities)), status=LoadStatus.UNLOADED)
+        result.error = f"unloaded: {rows} rows taken out"
+        _log_loads(con, [result], load_id, moment)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return Unloaded(file, tuple(sorted(entities)), rows)
 
 
 def _new_table_name(entity: str, sheet_index: int | None) -> str:

@@ -243,6 +243,31 @@ def load(
 
 @app.command()
 @_reported
+def unload(
+    files: Annotated[
+        list[Path], typer.Argument(help="Landed files to take back out (as given to `p2c load`).")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Take wrongly loaded files back out of the database: their rows leave raw.<table>, raw._loads keeps the
+    history (status `unloaded`). Run `p2c build` afterwards."""
+    from loaders.landing import new_load_id, unload_file
+    from p2c.database import writing
+
+    load_id = new_load_id()
+    with writing(resolve_db_path(db)) as con:
+        for path in files:
+            done = unload_file(con, str(path.resolve()), load_id)
+            console.print(
+                f"unloaded {done.file}: {done.rows:,} rows of {', '.join(done.entities)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    err_console.print("run `p2c build` to rebuild the target tables without them", highlight=False)
+
+
+@app.command()
+@_reported
 def build(
     db: DbOption = None,
     select: Annotated[str | None, typer.Option(help="dbt selection, e.g. 'marts'.")] = None,

@@ -20,6 +20,10 @@ def _db(path: Path) -> Path:
     try:
         con.execute("create schema raw")
         con.execute(LOADS)
+        # the files landed now (the failed load of broken.csv landed nothing)
+        con.execute(
+            "create table raw._files as select * from (values ('Kontakter.csv'), ('Accounts.xlsx')) f(file)"
+        )
         rows = [
             ("l1", "Kontakter.csv", None, "contact", "landed"),
             ("l1", "Accounts.xlsx", "Active Accounts", "account", "landed"),

@@ -194,8 +194,9 @@ def test_duplicate_unknown_and_sql_headers_are_kept_and_reported(
     [result] = load_run(path)
     assert result.unknown_headers == [evil, "Lieblingsfarbe"]
     assert result.duplicate_headers == ["'Status' (column 3) -> statecode__2"]
+    landed_as = "x_); drop table raw.account; --"  # the header's quote becomes `_` (dbt-quotable)
     assert load_query(
-        f'select accountnumber, statecode, statecode__2, "{quoted}", Lieblingsfarbe from raw.account'
+        f'select accountnumber, statecode, statecode__2, "{landed_as}", Lieblingsfarbe from raw.account'
     ) == [("A1", "Aktiv", "Active", "1", "blau")]
     assert load_query("select unknown_headers, duplicate_headers from raw._loads") == [
         ([evil, "Lieblingsfarbe"], ["'Status' (column 3) -> statecode__2"])
@@ -204,7 +205,7 @@ def test_duplicate_unknown_and_sql_headers_are_kept_and_reported(
         {"position": 1, "header": "Account Number", "logical_name": "accountnumber", "how": "vocabulary"},
         {"position": 2, "header": "Status", "logical_name": "statecode", "how": "vocabulary"},
         {"position": 3, "header": "Status", "logical_name": "statecode__2", "how": "vocabulary"},
-        {"position": 4, "header": evil, "logical_name": evil, "how": "unknown"},
+        {"position": 4, "header": evil, "logical_name": landed_as, "how": "unknown"},
         {"position": 5, "header": "Lieblingsfarbe", "logical_name": "Lieblingsfarbe", "how": "unknown"},
     ]
     # Every table of the landing zone is still there: nine raw.<table>, _loads, _rejects, _files and

@@ -51,7 +51,7 @@ def test_plan_columns_suffixes_duplicates_and_keeps_unknown_and_hostile_headers(
         "accountnumber",
         "accountnumber__2",
         "statecode",
-        'x"); drop table raw.account; --',
+        "x_); drop table raw.account; --",  # quotes become `_`: a column dbt can quote
         "column_5",
         "Notes",
         "notes__2",

@@ -171,6 +171,8 @@ class UserChannel:
             status = response.status_code
             log.debug("%s %s -> %d (send %d)", self.label, what, status, stats.attempts)
             if status < 400:
+                if self.throttle.on_success() and self._on_limit_change:
+                    self._on_limit_change()
                 return Exchange(response, stats)
             if status == 401 and not refreshed:
                 refreshed = True
@@ -195,6 +197,7 @@ class UserChannel:
                     raise error_from_response(response, request=what, stats=stats)
                 # No Retry-After: Microsoft's reference policy waits 2^attempt seconds instead.
                 self.throttle.hold_for(wait if wait is not None else float(2 ** min(throttled, 6)))
+                self.throttle.on_throttled()
                 continue
             if status >= 500:
                 failures += 1

@@ -4,7 +4,10 @@ Dataverse counts its limits per user and per web server, and answers 429 with `R
 when one is exceeded. The wait applies to that user only: other application users keep working.
 The degree of parallelism comes from the `x-ms-dop-hint` response header ("performance worsens if you
 send more parallel requests than the response header recommends"), capped by the client's option and
-always below the concurrency limit of 52."""
+always below the concurrency limit of 52. Within that ceiling it adapts as the documentation advises
+("decrease number of concurrent requests"): a 429 halves this user's parallelism, and every run of as many
+successes as requests in flight adds one back (additive increase, multiplicative decrease, as TCP does), so
+a load settles just under the service's execution-time budget instead of running into it again and again."""
 
 from __future__ import annotations
 
@@ -48,6 +51,9 @@ class UserThrottle:
     def __init__(self, *, max_parallel: int, initial_parallel: int) -> None:
         self.max_parallel = max(1, min(max_parallel, HARD_MAX_PARALLEL))
         self._limit = max(1, min(initial_parallel, self.max_parallel))
+        self._ceiling = self._limit  # the hint (capped); the limit climbs back to it after a 429
+        self._reduced = False
+        self._successes = 0
         self.dop_hint: int | None = None
         self._blocked_until = 0.0
         self._lock = threading.Lock()
@@ -63,10 +69,31 @@ class UserThrottle:
             return False
         with self._lock:
             self.dop_hint = hint
-            new_limit = max(1, min(hint, self.max_parallel))
+            self._ceiling = max(1, min(hint, self.max_parallel))
+            new_limit = min(self._limit, self._ceiling) if self._reduced else self._ceiling
             changed = new_limit != self._limit
             self._limit = new_limit
             return changed
+
+    def on_throttled(self) -> None:
+        """A 429: halve the parallelism (never below 1)."""
+        with self._lock:
+            self._limit = max(1, self._limit // 2)
+            self._reduced = True  # until it has climbed back to the ceiling
+            self._successes = 0
+
+    def on_success(self) -> bool:
+        """An answer below 400: after `limit` of them in a row, one more request may run; True if it grew."""
+        with self._lock:
+            if not self._reduced:
+                return False
+            self._successes += 1
+            if self._successes < self._limit:
+                return False
+            self._successes = 0
+            self._limit = min(self._ceiling, self._limit + 1)
+            self._reduced = self._limit < self._ceiling
+            return True
 
     def hold_for(self, seconds: float) -> None:
         """Stop this user until `seconds` from now (a later hold never shortens an earlier one)."""

@@ -46,7 +46,8 @@ def landed_from(con: duckdb.DuckDBPyConnection, file: str | None = None, sheet: 
     landed = Landed(files_by_table=defaultdict(list), headers=defaultdict(list))
     if not _has_load_log(con):
         return landed  # nothing was ever loaded into this database
-    where = "entity is not null and status <> 'failed'"
+    # only files landed now: a file taken out again (`p2c unload`) or replaced keeps its history in _loads
+    where = "entity is not null and status <> 'failed' and file in (select file from raw._files)"
     params: list[str | None] = []
     if file is not None:
         where += " and file = ? and sheet is not distinct from ?"

@@ -27,6 +27,7 @@ from p2c.upload.store import (
     Outcome,
     OutcomeStatus,
     RunStatus,
+    close_stale_runs,
     ensure_upload_schema,
     finish_run,
     now,
@@ -119,6 +120,7 @@ class Runner:
         self.chunk_rows = chunk_rows
         self.progress = progress or Progress()
         ensure_upload_schema(con)
+        close_stale_runs(con)
 
     def tables(self, wanted: Sequence[str]) -> list[TableContract]:
         unknown = sorted(set(wanted) - set(self.contracts))
@@ -190,9 +192,17 @@ class Runner:
         plan_rows: list[dict[str, Any]] = []
         started = time.monotonic()
         self.progress.start_table(contract.table, pending)
+        chunks = pending_rows(self.con, contract, self.contracts, environment, self.chunk_rows)
+        # The next chunk is prepared and its current records read while this one is written: reads and
+        # writes overlap instead of leaving the connection idle between chunks.
+        ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2c-ahead")
         try:
-            for chunk in pending_rows(self.con, contract, self.contracts, environment, self.chunk_rows):
-                judged = self._judge(preparer, chunk, select)
+            upcoming = next(chunks, None)
+            future = ahead.submit(self._judge, preparer, upcoming, select) if upcoming else None
+            while future is not None and upcoming is not None:
+                chunk, judged = upcoming, future.result()
+                upcoming = next(chunks, None)
+                future = ahead.submit(self._judge, preparer, upcoming, select) if upcoming else None
                 outcomes, throttle = self._act(contract, judged, writes, planned)
                 record_outcomes(self.con, run_id, outcomes)
                 for item, outcome in zip(judged, outcomes, strict=True):
@@ -203,6 +213,7 @@ class Runner:
                 tally.throttle_wait_s += throttle
                 self.progress.advance(contract.table, len(chunk), throttle)
         finally:
+            ahead.shutdown(wait=True, cancel_futures=True)
             tally.seconds = time.monotonic() - started
             self.progress.end_table(contract.table)
         return tally, plan_rows
@@ -280,9 +291,13 @@ class Runner:
         throttle = 0.0
         if to_send:
             results = self.client.update_many(contract.table, [row for _, row in to_send])
+            requests: dict[tuple[Any, ...], float] = {}
             for (index, _), result in zip(to_send, results, strict=True):
                 outcomes[index] = _written(judged[index], result)
-                throttle += result.throttle_wait_s
+                # the rows of one bulk request all carry that request's wait: count it once
+                request = (result.user, result.method, result.started_at, result.finished_at)
+                requests[request] = result.throttle_wait_s
+            throttle = sum(requests.values())
         done = [o for o in outcomes if o is not None]
         assert len(done) == len(judged)
         return done, throttle

@@ -23,6 +23,7 @@ from p2c.upload.progress import TableBars
 from p2c.upload.report import RECONCILIATION_COLUMNS, ROW_COLUMNS, RUN_COLUMNS, ResultsReport, build_report
 from p2c.upload.runner import Progress, Runner, RunSummary
 
+UPLOAD_MEMORY_LIMIT = "256MB"
 BULK_MODES = {"auto": BulkMode.AUTO, "batch": BulkMode.BATCH, "single": BulkMode.SINGLE}
 
 
@@ -76,6 +77,10 @@ def open_session(
     with ExitStack() as stack:
         con = open_existing(db_path, read_only=False)
         stack.callback(con.close)
+        # DuckDB would otherwise keep up to 80% of RAM of table pages cached; the upload streams its rows,
+        # so a small buffer pool is enough and keeps a million-row upload's memory flat
+        con.execute(f"set memory_limit = '{UPLOAD_MEMORY_LIMIT}'")
+        con.execute("set preserve_insertion_order = false")
         client = DataverseClient.from_environment(environment, options=options, device_code=device_code)
         stack.callback(client.close)
         console = progress_console()

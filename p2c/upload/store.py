@@ -107,6 +107,20 @@ def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def close_stale_runs(con: duckdb.DuckDBPyConnection) -> int:
+    """Runs still `running` while this process holds the database's only write lock were killed (no other
+    run can be writing now): mark them `interrupted`, so that `p2c results` does not show them running."""
+    [(count,)] = con.execute(
+        f"select count(*) from {SCHEMA}.runs where status = ?", [RunStatus.RUNNING.value]
+    ).fetchall()
+    if count:
+        con.execute(
+            f"update {SCHEMA}.runs set status = ? where status = ?",
+            [RunStatus.INTERRUPTED.value, RunStatus.RUNNING.value],
+        )
+    return int(count)
+
+
 def start_run(
     con: duckdb.DuckDBPyConnection,
     command: str,
