@@ -210,7 +210,11 @@ def load(
 
     fmt = resolve_format(file_format)
     db_path = resolve_db_path(db)
-    # every usage error is found before the database is opened (or created)
+    # every usage error is found before the database is opened (or created): the project (its vocabulary)
+    # first, then the options
+    from p2c.settings import project_dir
+
+    project_dir()
     options = LoadOptions(
         company=company, entity=_checked_entity(entity), encoding=_checked_encoding(encoding)
     )

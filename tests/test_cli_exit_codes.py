@@ -44,3 +44,16 @@ def test_lineage_options_belong_to_the_subcommand(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["lineage", "--db", str(tmp_path / "x.duckdb"), "check"])
     assert result.exit_code == ExitCode.CANNOT_RUN
     assert "No such option: --db" in result.output
+
+
+def test_an_install_without_the_dbt_project_says_where_to_point(tmp_path: Path) -> None:
+    # `pip install .` installs the code only; the dbt project is found through P2C_PROJECT_DIR
+    export = tmp_path / "accounts.csv"
+    export.write_text("Account Number\nA-1\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["load", str(export), "--db", str(tmp_path / "x.duckdb")], env={"P2C_PROJECT_DIR": str(tmp_path)}
+    )
+    assert result.exit_code == ExitCode.CANNOT_RUN
+    assert "set P2C_PROJECT_DIR to the p2c-dualwrite project folder" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x.duckdb").exists()
