@@ -25,6 +25,11 @@ party_number_overrides as (
     where entity = 'account'
 ),
 
+export_choice_labels as (
+    select * from {{ ref('stg_export_choice_labels') }}
+    where table_name = 'account'
+),
+
 classified as (
     select
         accounts.accountid as _source_record_id,
@@ -44,6 +49,9 @@ classified as (
         accounts.transactioncurrencyid,
         accounts.customertypecode_label,
         accounts.customertypecode as exported_customertypecode,
+        -- an unknown label: not a label of the column in its export, or one the seed choice_labels lacks
+        {{ export_label_verdict('accounts.customertypecode_label', 'account', 'customertypecode') }}
+            as customertypecode_verdict,
         party_number_overrides.party_number as override_party_number,
         accounts._source_file,
         accounts._source_sheet,
@@ -58,6 +66,7 @@ classified as (
             'accounts._unreadable_columns'
         ) }} as unreadable_reject_reason
     from accounts
+    {{ export_labels_join('export_choice_labels', 'accounts', 'customertypecode') }}
     left join party_number_overrides
         on
             party_number_overrides.company = {{ resolved_company('accounts') }}
@@ -90,7 +99,7 @@ checked as (
                 then 'account number longer than {{ var('max_key_length') }} characters: ' || accountnumber
             -- with prospect integration an unreadable relationship type could hide a prospect
             when {{ prospects_on }} and customertypecode_label is not null and exported_customertypecode is null
-                then 'unrecognized relationship type: ' || customertypecode_label
+                then 'unrecognized relationship type: ' || customertypecode_label || customertypecode_verdict
             when unreadable_reject_reason is not null then unreadable_reject_reason
             when msdyn_partynumber is null
                 then

@@ -26,6 +26,11 @@ party_number_overrides as (
     where entity = 'contact'
 ),
 
+export_choice_labels as (
+    select * from {{ ref('stg_export_choice_labels') }}
+    where table_name = 'contact'
+),
+
 -- names are compared per company; a name shared by several accounts resolves to none of them
 account_names as (
     select
@@ -50,8 +55,15 @@ companies_assigned as (
             + ([('msdyn_isprospect', 'a known label')] if prospects_on == 'true' else []),
             'contacts._unreadable_columns'
         ) }} as unreadable_reject_reason,
+        -- an unknown label: not a label of the column in its export, or one the seed choice_labels lacks
+        {{ export_label_verdict('contacts.msdynce_isactivecustomer_label', 'contact', 'msdynce_isactivecustomer') }}
+            as msdynce_isactivecustomer_verdict,
+        {{ export_label_verdict('contacts.msdyn_isprospect_label', 'contact', 'msdyn_isprospect') }}
+            as msdyn_isprospect_verdict,
         {{ name_key('contacts.parentcustomerid') }} as parent_name_key
     from contacts
+    {{ export_labels_join('export_choice_labels', 'contacts', 'msdynce_isactivecustomer') }}
+    {{ export_labels_join('export_choice_labels', 'contacts', 'msdyn_isprospect') }}
 ),
 
 classified as (
@@ -72,6 +84,8 @@ classified as (
         -- without prospect integration no contact is flagged as a prospect
         {{ prospects_on }} and coalesce(companies_assigned.msdyn_isprospect, false) as msdyn_isprospect,
         companies_assigned.msdyn_isprospect_label,
+        companies_assigned.msdynce_isactivecustomer_verdict,
+        companies_assigned.msdyn_isprospect_verdict,
         companies_assigned.msdyn_isprospect as exported_isprospect,
         companies_assigned.parentcustomerid,
         companies_assigned.parentcustomerid__accountnumber,
@@ -138,9 +152,11 @@ checked as (
                 then 'contact number longer than {{ var('max_key_length') }} characters: ' || msdynce_contactnumber
             when msdynce_isactivecustomer_label is null then 'missing Is Active Customer value'
             when msdynce_isactivecustomer is null
-                then 'unrecognized Is Active Customer value: ' || msdynce_isactivecustomer_label
+                then
+                    'unrecognized Is Active Customer value: ' || msdynce_isactivecustomer_label
+                    || msdynce_isactivecustomer_verdict
             when {{ prospects_on }} and msdyn_isprospect_label is not null and exported_isprospect is null
-                then 'unrecognized Is Prospect value: ' || msdyn_isprospect_label
+                then 'unrecognized Is Prospect value: ' || msdyn_isprospect_label || msdyn_isprospect_verdict
             when unreadable_reject_reason is not null then unreadable_reject_reason
             when msdynce_isactivecustomer and msdyn_isprospect
                 then 'contradiction: the contact is both an active customer and a prospect'
