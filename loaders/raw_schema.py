@@ -1,7 +1,11 @@
 """The landing zone's shape: schema `raw`, the load log, the rejects table, and one relation per entity.
 
 `raw.<table>` always exists with every column the vocabulary knows for that table (as VARCHAR) plus the
-provenance columns, even before any file of that entity is loaded: the dbt sources can then rely on it."""
+provenance columns, even before any file of that entity is loaded: the dbt sources can then rely on it.
+
+dbt's on-run-start hook (macros/landing_zone.sql) creates the same relations for a plain `dbt build`, with the
+views' columns taken from the dbt sources: a change to a DDL here goes there too (tests/test_plain_dbt.py
+compares the two landing zones column by column)."""
 
 from __future__ import annotations
 

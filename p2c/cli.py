@@ -330,31 +330,34 @@ def emulator(
         list[str] | None, typer.Option(help="Schema option NAME=true|false, e.g. company_read_only=true.")
     ] = None,
     verbose: Annotated[bool, typer.Option(help="Log each request (method, path, status, ms).")] = False,
+    client_cert: Annotated[
+        list[str] | None,
+        typer.Option(help="CLIENT_ID=cert.pem: that user may also sign in with this certificate."),
+    ] = None,
 ) -> None:
     """Run a local Dataverse Web API emulator (HTTPS, token service, service protection) until Ctrl-C."""
     import os
 
-    from p2c.emulator.cli import parse_options, secrets_for
+    from p2c.emulator.cli import settings_from
     from p2c.emulator.server import run_emulator
 
     if not client_id:
         raise UsageError("give at least one --client-id (its secret in P2C_CLIENT_SECRET)")
-    users = secrets_for(list(client_id), os.environ)
-    code = run_emulator(
-        port,
-        seed_from,
-        state,
-        ca_cert,
-        users[0][0],
-        users[0][1],
-        limits,
-        faults,
-        extra_users=users[1:],
+    settings = settings_from(
+        state=state,
+        client_ids=list(client_id),
+        environ=os.environ,
+        port=port,
+        seed_from=seed_from,
+        ca_cert=ca_cert,
+        limits=limits,
+        faults=faults,
         seed=seed,
         verbose=verbose,
-        options=parse_options(list(option or [])),
+        options=list(option or []),
+        client_certs=list(client_cert or []),
     )
-    raise typer.Exit(code)
+    raise typer.Exit(run_emulator(settings))
 
 
 EnvOption = Annotated[

@@ -1,33 +1,93 @@
-"""Per-user parallelism adapts to service protection: a 429 halves it, successes add it back one by one,
-and the `x-ms-dop-hint` of the next answers does not undo the decrease."""
+"""Per-user parallelism adapts to service protection: one cut per throttling event, a search for the
+highest level that runs without 429s, and the `x-ms-dop-hint` of the next answers does not undo it."""
 
 from __future__ import annotations
 
-from p2c.dataverse.throttle import UserThrottle
+import time
+
+from p2c.dataverse.throttle import PROVEN_ROUNDS, RELAX_ROUNDS, UserThrottle
 
 
-def test_a_429_halves_and_successes_climb_back_to_the_hint() -> None:
+def _throttled(throttle: UserThrottle, answers: int = 1) -> None:
+    """A throttling event: the first 429 holds the user, the others were in flight and answer during it."""
+    throttle.hold_for(0.02)
+    for _ in range(answers):
+        throttle.on_throttled()
+    time.sleep(0.03)
+
+
+def test_a_burst_of_429s_is_one_cut_and_the_search_settles_below_the_failed_level() -> None:
     throttle = UserThrottle(max_parallel=16, initial_parallel=4)
     assert throttle.observe_dop_hint("8") and throttle.limit == 8
-    throttle.on_throttled()
+    _throttled(throttle, answers=8)
+    assert throttle.limit == 4  # half of 8, once, not 8 -> 1
+    assert not throttle.observe_dop_hint("8") and throttle.limit == 4  # the hint is a ceiling, not a reset
+    grew = [throttle.on_success() for _ in range(PROVEN_ROUNDS * 4)]
+    assert grew.count(True) == 1 and grew[-1] and throttle.limit == 6  # 4 proved itself: halfway to 8
+    _throttled(throttle)
+    assert throttle.limit == 4  # back to the level that held
+    for _ in range(PROVEN_ROUNDS * 4):
+        throttle.on_success()
+    assert throttle.limit == 5  # halfway to 6, at least one more
+    _throttled(throttle)
     assert throttle.limit == 4
-    throttle.on_throttled()
-    assert throttle.limit == 2
-    assert not throttle.observe_dop_hint("8") and throttle.limit == 2  # the hint is a ceiling, not a reset
-    grew = [throttle.on_success() for _ in range(2 + 3 + 4 + 5 + 6 + 7)]
-    assert throttle.limit == 8  # 2 -> 3 after 2 successes, 3 -> 4 after 3, ... 7 -> 8 after 7
-    assert grew.count(True) == 6
-    assert not throttle.on_success() and throttle.limit == 8  # never above the hint
+    quiet = [throttle.on_success() for _ in range(RELAX_ROUNDS * 4)]
+    assert quiet.count(True) == 1 and quiet[-1] and throttle.limit == 5  # 5 is tried again, much later
+    for _ in range(PROVEN_ROUNDS * 5):
+        throttle.on_success()
+    _throttled(throttle)
+    assert throttle.limit == 5  # 5 has held for many round trips: the budget is used up, the hold is enough
 
 
-def test_never_below_one_and_a_lower_hint_lowers_the_ceiling() -> None:
+def test_before_any_429_no_level_counts_as_proven() -> None:
+    """A sliding window starts with its whole budget unspent: a level that runs without 429s then proves
+    nothing, so the first 429 still halves instead of keeping a level the budget cannot sustain."""
+    throttle = UserThrottle(max_parallel=16, initial_parallel=8)
+    for _ in range(PROVEN_ROUNDS * 8 * 4):
+        throttle.on_success()
+    _throttled(throttle)
+    assert throttle.limit == 4
+
+
+def test_never_below_one_never_above_the_hint_and_a_lower_hint_lowers_the_ceiling() -> None:
     throttle = UserThrottle(max_parallel=16, initial_parallel=1)
-    throttle.on_throttled()
+    _throttled(throttle)
     assert throttle.limit == 1
     throttle.observe_dop_hint("6")
-    assert throttle.limit == 1  # still reduced after the 429: it climbs, it does not jump
-    for _ in range(100):
-        throttle.on_success()
-    assert throttle.limit == 6
+    assert throttle.limit == 1  # still searching after the 429: it climbs, it does not jump
+    grew = [throttle.on_success() for _ in range(5000)]
+    assert throttle.limit == 6 and grew.count(True) == 5  # the failure is forgotten one level at a time
     throttle.observe_dop_hint("3")
     assert throttle.limit == 3
+
+
+def test_a_waiting_read_takes_the_next_free_slot_before_waiting_writes() -> None:
+    """The uploader reads the next chunk while it writes this one: a read waiting for a slot goes first."""
+    import threading
+    from types import SimpleNamespace
+
+    from p2c.dataverse.pool import UserPool
+
+    user = SimpleNamespace(label="app", throttle=UserThrottle(max_parallel=1, initial_parallel=1))
+    pool = UserPool([user])  # type: ignore[list-item]
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def borrow(kind: str) -> None:
+        with pool.channel(read=kind == "read"):
+            with lock:
+                order.append(kind)
+            time.sleep(0.05)
+
+    with pool.channel():  # the one slot is taken
+        writers = [threading.Thread(target=borrow, args=("write",)) for _ in range(3)]
+        for thread in writers:
+            thread.start()
+        time.sleep(0.1)  # the writes wait first
+        reader = threading.Thread(target=borrow, args=("read",))
+        reader.start()
+        time.sleep(0.1)
+    for thread in [*writers, reader]:
+        thread.join(timeout=5)
+    assert order[0] == "read", order
+    assert sorted(order) == ["read", "write", "write", "write"]

@@ -73,6 +73,24 @@ def test_execution_time_limit(tmp_path: Path) -> None:
         assert int(refused.headers["Retry-After"]) >= 1
 
 
+def test_a_request_is_charged_its_work_not_its_waiting() -> None:
+    """Execution time = the serving thread's CPU time + the modelled cost of its writes: time a request
+    spends waiting (for the interpreter lock, a database lock, the machine) is not billed to it."""
+    from p2c.emulator.limits import ServiceProtection
+
+    protection = ServiceProtection(Limits(execution=100, window=10, cost_ms=10))
+    protection.admit("app")
+    time.sleep(0.3)  # waiting, as a thread does when the other threads hold the interpreter
+    protection.charge_records(4)  # 4 x 10 ms of modelled work
+    charged = protection.release("app")
+    assert 0.04 <= charged < 0.1, charged
+
+    protection.admit("app")
+    sum(i * i for i in range(300_000))  # real CPU work is charged
+    busy = protection.release("app")
+    assert busy > 0.005, busy
+
+
 def test_concurrency_limit(tmp_path: Path) -> None:
     with running_emulator(tmp_path / "s.sqlite", limits="concurrency=1,cost_ms=300") as emulator:
         api = api_session(emulator)

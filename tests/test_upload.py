@@ -288,11 +288,135 @@ def test_a_company_already_set_to_another_company_is_a_conflict_never_overwritte
     assert planned.exit_code == ExitCode.OK
     rows = json.loads(plan_path.read_text(encoding="utf-8"))["tables"]["account"]["rows"]
     conflicts = [r for r in rows if r["action"] == "conflict"]
-    assert [(r["business_key"], r["code"]) for r in conflicts] == [(number, "p2c:company_conflict")]
+    assert [(r["record_id"], r["code"]) for r in conflicts if r["code"] == "p2c:company_conflict"] == [
+        (record_id, "p2c:company_conflict")
+    ]
+    # the GBSI account of the same number (if the sample has one) would now collide with that record's key
+    for twin in (r for r in conflicts if r["code"] != "p2c:company_conflict"):
+        assert (twin["business_key"], twin["code"]) == (number, "p2c:key_conflict")
+        assert record_id in twin["reason"]
 
     uploaded = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--table", "account")
     assert uploaded.exit_code == ExitCode.FAILED_ROWS
     assert stage.state.row("account", record_id)["_msdyn_company_value"] == gbsi  # type: ignore[index]
+
+
+def _plan(stage: Stage, table: str) -> tuple[Result, dict[str, Any]]:
+    plan_path = stage.db.parent / f"plan-{table}.json"
+    planned = stage.p2c(
+        "plan", "--env", stage.env, "--db", str(stage.db), "--table", table, "--out", str(plan_path)
+    )
+    assert planned.exit_code == ExitCode.OK, planned.output
+    return planned, json.loads(plan_path.read_text(encoding="utf-8"))["tables"][table]
+
+
+def test_a_party_number_already_used_in_the_company_is_a_conflict(stage: Stage) -> None:
+    """Another account of the same company and relationship type already carries the party number an
+    account is to get: after initialization both would sit on one party, so the plan refuses it."""
+    (first, first_party, first_type), (other, _, _) = stage.query(
+        "select lower(_source_record_id), msdyn_partynumber, customertypecode from dualwrite.account"
+        " where msdyn_company = 'USMF' and msdyn_partynumber is not null order by accountnumber limit 2"
+    )
+    usmf = _company_ids(stage)["USMF"]
+    preset = _api(stage).patch(
+        f"{stage.emulator.service_root}accounts({other})",
+        json={
+            "msdyn_partynumber": first_party,
+            "customertypecode": first_type,
+            "msdyn_company@odata.bind": f"/cdm_companies({usmf})",
+        },
+        headers={"If-Match": "*"},
+    )
+    assert preset.status_code == 204, preset.text
+    _, account = _plan(stage, "account")
+    conflicts = {r["record_id"]: r for r in account["rows"] if r["action"] == "conflict"}
+    assert list(conflicts) == [first]
+    assert conflicts[first]["code"] == "p2c:party_number_used"
+    assert first_party in conflicts[first]["reason"] and other in conflicts[first]["reason"]
+
+    uploaded = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--table", "account")
+    assert uploaded.exit_code == ExitCode.FAILED_ROWS
+    assert stage.state.row("account", first).get("msdyn_partynumber") in (None, "")  # type: ignore[union-attr]
+
+
+def test_an_alternate_key_another_record_already_has_is_a_conflict(stage: Stage) -> None:
+    """A record made in Dataverse after the export already has (account number, company) of an exported
+    account: the update would fail with a duplicate key, so the plan names the other record instead."""
+    [(record_id, number)] = stage.query(
+        "select lower(_source_record_id), accountnumber from dualwrite.account where msdyn_company = 'USMF'"
+        " order by accountnumber limit 1"
+    )
+    usmf = _company_ids(stage)["USMF"]
+    made = _api(stage).post(
+        f"{stage.emulator.service_root}accounts",
+        json={"name": "made after the export", "accountnumber": number,
+              "msdyn_company@odata.bind": f"/cdm_companies({usmf})"},
+    )  # fmt: skip
+    assert made.status_code == 204, made.text
+    other = made.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")").lower()
+    _, account = _plan(stage, "account")
+    conflicts = {r["record_id"]: r for r in account["rows"] if r["action"] == "conflict"}
+    assert list(conflicts) == [record_id]
+    assert conflicts[record_id]["code"] == "p2c:key_conflict"
+    assert number in conflicts[record_id]["reason"] and other in conflicts[record_id]["reason"]
+
+
+def test_a_contract_key_the_environment_does_not_have_is_reported(stage: Stage) -> None:
+    """The model contract's alternate key is a documented default: when the environment's keys differ, the
+    plan says so (on stderr and in the plan) and checks the environment's keys."""
+    manifest_path = stage.db.with_name(stage.db.name + ".target") / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    node = manifest["nodes"]["model.p2c_dualwrite.salesorder"]
+    node["config"]["meta"]["dataverse"]["alternate_key"] = ["name", "msdyn_company"]
+    if "dataverse" in node.get("meta", {}):
+        node["meta"]["dataverse"]["alternate_key"] = ["name", "msdyn_company"]
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    planned, salesorder = _plan(stage, "salesorder")
+    [note] = salesorder["notes"]
+    assert "(name, msdyn_company) is not a key of this environment" in note
+    assert "msdyn_salesordernumber, msdyn_company" in note
+    assert "note: salesorder: the model contract's alternate key" in planned.stderr
+
+
+def test_without_the_lookup_in_the_metadata_the_contract_navigation_property_is_used(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An environment whose metadata lists no lookups for account: the model contract's navigation property
+    is the documented default, said in the notes; the company lands. With a wrong name in the contract,
+    Dataverse refuses the bind (0x80048d19) and the rows fail with that error: a wrong YAML key fails."""
+    from p2c.dataverse.metadata import MetadataCache
+
+    real = MetadataCache.lookups
+    monkeypatch.setattr(
+        MetadataCache, "lookups", lambda self, name: () if name == "account" else real(self, name)
+    )
+    uploaded = stage.p2c(
+        "upload", "--env", stage.env, "--db", str(stage.db), "--table", "account", "--format", "json"
+    )
+    assert uploaded.exit_code == ExitCode.OK, uploaded.output
+    notes = json.loads(uploaded.stdout)["notes"]["account"]
+    assert any("navigation property msdyn_company is used" in note for note in notes), notes
+    usmf = _company_ids(stage)["USMF"]
+    [(record_id,)] = stage.query(
+        "select lower(_source_record_id) from dualwrite.account where msdyn_company = 'USMF'"
+        " order by accountnumber limit 1"
+    )
+    assert stage.state.row("account", record_id)["_msdyn_company_value"] == usmf  # type: ignore[index]
+
+    manifest_path = stage.db.with_name(stage.db.name + ".target") / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    node = manifest["nodes"]["model.p2c_dualwrite.contact"]
+    node["config"]["meta"]["dataverse"]["lookups"]["msdyn_company"]["navigation_property"] = "msdyn_Company"
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    monkeypatch.setattr(
+        MetadataCache, "lookups", lambda self, name: () if name == "contact" else real(self, name)
+    )
+    failed = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--table", "contact")
+    assert failed.exit_code == ExitCode.FAILED_ROWS, failed.output
+    codes = stage.query(
+        "select distinct error_code from upload.results where table_name = 'contact' and status = 'failed'"
+    )
+    assert ("0x80048d19",) in codes
 
 
 def test_dry_run_sends_no_write(stage: Stage) -> None:

@@ -30,6 +30,7 @@ FAILING_STATUSES = frozenset({"error", "fail", "runtime error", "partial success
 # dbt's resource types, as the summary names them
 KIND_LABELS = {"model": "models", "seed": "seeds", "snapshot": "snapshots", "test": "data tests"}
 KIND_LABELS["unit_test"] = "unit tests"
+KIND_LABELS["operation"] = "hooks"  # on-run-start: the landing zone (macros/landing_zone.sql)
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ class DataverseClient:
         """One request (with retries) through whichever user has capacity."""
         if json_body is not None:
             body = to_json(json_body)
-        with self.pool.channel() as channel:
+        with self.pool.channel(read=method == "GET") as channel:
             return channel.send(method, path, body=body, headers=headers, what=what)
 
     def send_write(

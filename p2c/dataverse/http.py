@@ -129,13 +129,17 @@ class UserChannel:
         throttled = 0
         failures = 0  # sends that ended in a 5xx or a broken connection
         token = self.tokens.token()
+        read = method == "GET"
         while True:
-            stats.throttle_wait_s += self.throttle.wait_until_open()
+            stats.throttle_wait_s += self.throttle.wait_until_open(read=read)
             stats.attempts += 1
             try:
-                response = self.session.request(
-                    method, url, data=body, headers=request_headers, auth=BearerAuth(token)
-                )
+                try:
+                    response = self.session.request(
+                        method, url, data=body, headers=request_headers, auth=BearerAuth(token)
+                    )
+                finally:
+                    self.throttle.answered(read=read)
             except requests.exceptions.SSLError as exc:
                 if is_certificate_failure(exc):  # an untrusted certificate stays untrusted: no retry
                     raise DataverseTerminalError(

@@ -72,6 +72,26 @@ class MetadataCache:
 
         return self._cached(("entity", logical_name.lower()), load)
 
+    def entity_by_set(self, entity_set: str) -> EntityInfo:
+        """The table behind an entity set name (`EntityDefinitions?$filter=EntitySetName eq '...'`)."""
+
+        def load() -> EntityInfo:
+            path = "EntityDefinitions?" + query_string(
+                {
+                    "$select": "LogicalName,EntitySetName,PrimaryIdAttribute",
+                    "$filter": f"EntitySetName eq {literal(entity_set)}",
+                }
+            )
+            found = self._client.get_json(path, what=f"metadata of {entity_set}").get("value") or []
+            if len(found) != 1:
+                raise UsageError(f"the environment has no entity set {entity_set!r}")
+            data = found[0]
+            return EntityInfo(
+                str(data["LogicalName"]), str(data["EntitySetName"]), str(data["PrimaryIdAttribute"])
+            )
+
+        return self._cached(("entity_set", entity_set), load)
+
     def lookups(self, logical_name: str) -> tuple[LookupRelation, ...]:
         """Every many-to-one relationship of a table (its lookup columns)."""
 

@@ -5,9 +5,23 @@ when one is exceeded. The wait applies to that user only: other application user
 The degree of parallelism comes from the `x-ms-dop-hint` response header ("performance worsens if you
 send more parallel requests than the response header recommends"), capped by the client's option and
 always below the concurrency limit of 52. Within that ceiling it adapts as the documentation advises
-("decrease number of concurrent requests"): a 429 halves this user's parallelism, and every run of as many
-successes as requests in flight adds one back (additive increase, multiplicative decrease, as TCP does), so
-a load settles just under the service's execution-time budget instead of running into it again and again."""
+("decrease number of concurrent requests"), searching for the highest parallelism the user's budget
+sustains without 429s:
+
+* one throttling event is one cut: the first 429 holds the user for its `Retry-After`; the 429s of the
+  requests that were already in flight, answered during that hold, do not cut again (otherwise a burst of
+  eight 429s would take the parallelism from 8 to 1);
+* a cut remembers the level that failed (`upper`) and goes back to the highest level that has run
+  without a 429 (`good`), or to half the failed level while none has; a 429 at a good level is no cut at
+  all (that level has used the budget for many round trips: the hold alone paces it, a lower level would
+  leave budget unused);
+* a level that runs for `PROVEN_ROUNDS` round trips (successes = rounds x level) without a 429, after a
+  first 429, is good (before it, the window's unspent budget makes any level look good);
+  the next level tried lies halfway to `upper` (at least one more), never at or above it;
+* an `upper` is forgotten one level at a time after `RELAX_ROUNDS` quiet rounds at the level just below
+  it, so a budget that grew (another user stopped) is found again.
+So a load settles at the level just under the service's execution-time budget, after a few probes,
+instead of climbing into it again and again (each 429 costs a whole-second hold)."""
 
 from __future__ import annotations
 
@@ -45,55 +59,95 @@ def parse_dop_hint(value: str | None) -> int | None:
     return hint if hint > 0 else None
 
 
+PROVEN_ROUNDS = 8  # round trips without a 429 that make a level good
+RELAX_ROUNDS = 32  # quiet round trips just below `upper` before that level is tried again
+
+
 class UserThrottle:
     """One user's parallelism limit and 429 hold. Thread-safe; time is `time.monotonic()`."""
 
     def __init__(self, *, max_parallel: int, initial_parallel: int) -> None:
         self.max_parallel = max(1, min(max_parallel, HARD_MAX_PARALLEL))
         self._limit = max(1, min(initial_parallel, self.max_parallel))
-        self._ceiling = self._limit  # the hint (capped); the limit climbs back to it after a 429
-        self._reduced = False
-        self._successes = 0
+        self._ceiling = self._limit  # the hint (capped)
+        self._upper: int | None = None  # the lowest level a 429 showed too high, while remembered
+        self._good = 0  # the highest level that ran PROVEN_ROUNDS round trips without a 429
+        self._successes = 0  # at the current level, since it was set
+        self._event_until = 0.0  # 429s before this moment belong to the last throttling event
         self.dop_hint: int | None = None
         self._blocked_until = 0.0
         self._lock = threading.Lock()
+        self._gate = threading.Condition(self._lock)  # sends in flight, for `wait_until_open`
+        self._sending = 0
+        self._writing = 0
 
     @property
     def limit(self) -> int:
+        """Writes in flight allowed now (adaptive)."""
         return self._limit
 
+    @property
+    def ceiling(self) -> int:
+        """Requests in flight allowed at all, reads included: the hint (capped), never below the limit."""
+        return max(self._ceiling, self._limit)
+
     def observe_dop_hint(self, header: str | None) -> bool:
-        """Adopt the server's hint (capped); True if the limit changed."""
+        """Adopt the server's hint (capped) as the ceiling; True if the limit changed."""
         hint = parse_dop_hint(header)
         if hint is None:
             return False
         with self._lock:
             self.dop_hint = hint
             self._ceiling = max(1, min(hint, self.max_parallel))
-            new_limit = min(self._limit, self._ceiling) if self._reduced else self._ceiling
+            searching = self._upper is not None or self._good > 0
+            new_limit = min(self._limit, self._ceiling) if searching else self._ceiling
             changed = new_limit != self._limit
-            self._limit = new_limit
+            self._set(new_limit)
             return changed
 
-    def on_throttled(self) -> None:
-        """A 429: halve the parallelism (never below 1)."""
-        with self._lock:
-            self._limit = max(1, self._limit // 2)
-            self._reduced = True  # until it has climbed back to the ceiling
+    def _set(self, level: int) -> None:  # with the lock held
+        if level != self._limit:
+            self._limit = level
             self._successes = 0
+            self._gate.notify_all()
+
+    def on_throttled(self) -> None:
+        """A 429 (call after `hold_for`): the first of a throttling event cuts the parallelism."""
+        with self._lock:
+            now = time.monotonic()
+            if now < self._event_until:
+                return  # answered during this event's hold: a request sent before the cut
+            self._event_until = max(self._blocked_until, now)
+            failed = self._limit
+            if 0 < failed <= self._good:
+                # a level that held for many round trips: the budget is about used up, which is the aim;
+                # the hold is all it takes (a lower level would leave part of the budget unused)
+                self._successes = 0
+                return
+            self._upper = failed if self._upper is None else min(self._upper, failed)
+            self._set(max(1, self._good if self._good > 0 else failed // 2))
 
     def on_success(self) -> bool:
-        """An answer below 400: after `limit` of them in a row, one more request may run; True if it grew."""
+        """An answer below 400; True if the limit grew."""
         with self._lock:
-            if not self._reduced:
-                return False
             self._successes += 1
-            if self._successes < self._limit:
+            level = self._limit
+            if self._successes >= PROVEN_ROUNDS * level and self._upper is not None:
+                # only once a 429 was seen: before, the window's unspent budget makes any level look good
+                self._good = max(self._good, level)
+            if self._upper is not None and level + 1 >= self._upper:
+                if self._successes < RELAX_ROUNDS * level:
+                    return False
+                self._upper += 1  # forget the failure one level at a time
+                if self._upper > self._ceiling:
+                    self._upper = None
+            if self._successes < PROVEN_ROUNDS * level or level >= self._ceiling:
                 return False
-            self._successes = 0
-            self._limit = min(self._ceiling, self._limit + 1)
-            self._reduced = self._limit < self._ceiling
-            return True
+            target = self._ceiling if self._upper is None else (level + self._upper) // 2
+            if self._upper is None and self._good == 0:
+                target = level + 1  # never throttled: no search, the hint is the ceiling
+            self._set(min(self._ceiling, max(level + 1, target)))
+            return self._limit > level
 
     def hold_for(self, seconds: float) -> None:
         """Stop this user until `seconds` from now (a later hold never shortens an earlier one)."""
@@ -105,16 +159,32 @@ class UserThrottle:
         with self._lock:
             return max(0.0, self._blocked_until - time.monotonic())
 
-    def wait_until_open(self) -> float:
-        """Sleep out any hold on this user; the seconds slept (the throttling time the uploader reports)."""
-        waited = 0.0
-        while True:
-            remaining = self.blocked_for()
-            if remaining <= 0:
-                return waited
-            start = time.monotonic()
-            time.sleep(remaining)
-            waited += time.monotonic() - start
+    def wait_until_open(self, *, read: bool = False) -> float:
+        """Wait until this user may send: no hold, and fewer sends in flight than its limits (writes within
+        `limit`, all within `ceiling`); count this send in. Returns the seconds waited (reported as
+        throttling time). Pair every call with `answered`.
+
+        Requests that borrowed a slot before a cut, and retries of 429s, all wait here: when a hold ends
+        only as many go out as the cut limit allows, not the whole batch at once (the requests that were
+        in flight at the first 429 are charged after it, so a burst would be refused again)."""
+        began = time.monotonic()
+        waited = False
+        with self._gate:
+            while True:
+                remaining = self._blocked_until - time.monotonic()
+                if remaining <= 0 and self._sending < self.ceiling and (read or self._writing < self._limit):
+                    self._sending += 1
+                    self._writing += not read
+                    return time.monotonic() - began if waited else 0.0
+                waited = True
+                self._gate.wait(timeout=remaining if remaining > 0 else 0.5)
+
+    def answered(self, *, read: bool = False) -> None:
+        """The send counted in by `wait_until_open` has its answer (or failed)."""
+        with self._gate:
+            self._sending -= 1
+            self._writing -= not read
+            self._gate.notify_all()
 
 
 @dataclass(frozen=True)

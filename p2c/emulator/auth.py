@@ -6,7 +6,11 @@ posts to `<authority>/oauth2/v2.0/token` or `<authority>/oauth2/v2.0/devicecode`
 
 * Client credentials with a client secret: the configured (client id, secret) pairs are accepted; a wrong
   secret gets `invalid_client` / AADSTS7000215 (HTTP 401) and an unknown client id `unauthorized_client` /
-  AADSTS700016 (HTTP 400), as Entra answers them. Certificate assertions are refused (not emulated).
+  AADSTS700016 (HTTP 400), as Entra answers them.
+* Client credentials with a certificate: a user registered with a certificate (its public PEM) may send a
+  signed client assertion instead (`client_assertion_type` jwt-bearer, RS256 or PS256, header `x5t` or
+  `x5t#S256` naming the certificate, `aud` = the token endpoint, `iss` = `sub` = the client id, not
+  expired), checked with PyJWT as Entra checks it; anything else is `invalid_client` / AADSTS700027.
 * Device code (people): any configured client id may start a flow; the first poll answers
   `authorization_pending`, the next one is approved automatically (there is no person to sign in).
 * Scope must be `<service URL>/.default` (confidential) or `<service URL>/user_impersonation` / `.default`
@@ -16,13 +20,19 @@ and they expire after `token_lifetime` seconds."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from p2c.emulator.store import Store
 
@@ -37,10 +47,28 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
 class TokenService:
-    def __init__(self, store: Store, users: dict[str, str], tenant: str, token_lifetime: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        users: dict[str, str],
+        tenant: str,
+        token_lifetime: int,
+        certificates: Mapping[str, bytes] | None = None,
+    ) -> None:
         self.store = store
         self.users = dict(users)
+        # client id -> its registered certificate (public PEM), as uploaded to an app registration
+        self.certificates = {
+            client_id: x509.load_pem_x509_certificate(pem) for client_id, pem in (certificates or {}).items()
+        }
         self.tenant = tenant
         self.token_lifetime = token_lifetime
         self.base_url = ""  # set once the port is known
@@ -59,7 +87,11 @@ class TokenService:
             "authorization_endpoint": f"{authority}/oauth2/v2.0/authorize",
             "token_endpoint": f"{authority}/oauth2/v2.0/token",
             "device_authorization_endpoint": f"{authority}/oauth2/v2.0/devicecode",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_post",
+                "client_secret_basic",
+                "private_key_jwt",
+            ],
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "grant_types_supported": ["client_credentials", "urn:ietf:params:oauth:grant-type:device_code"],
@@ -157,12 +189,11 @@ class TokenService:
                     f"'{self.tenant}'.",
                 )
             if "client_assertion" in form:
-                return self._error(
-                    401,
-                    "invalid_client",
-                    7000215,
-                    "Certificate credentials are not emulated: use the client secret.",
-                )
+                problem = self._assertion_problem(client_id, form)
+                if problem:
+                    return self._error(401, "invalid_client", 700027, f"Client assertion failed: {problem}")
+                refused = self._scope_error(form.get("scope", ""), confidential=True)
+                return refused or self._issue(client_id)
             if not secrets.compare_digest(form.get("client_secret", ""), self.users[client_id]):
                 return self._error(
                     401,
@@ -196,6 +227,40 @@ class TokenService:
         return self._error(
             400, "unsupported_grant_type", 70003, f"The grant type '{grant}' is not supported."
         )
+
+    def _assertion_problem(self, client_id: str, form: Mapping[str, str]) -> str:
+        """Why a certificate assertion is refused, or '' when it is valid for `client_id`."""
+        certificate = self.certificates.get(client_id)
+        if certificate is None:
+            return f"no certificate is registered for application '{client_id}'."
+        if form.get("client_assertion_type") != JWT_BEARER:
+            return f"client_assertion_type must be {JWT_BEARER}."
+        assertion = form.get("client_assertion", "")
+        try:
+            header = jwt.get_unverified_header(assertion)
+        except jwt.PyJWTError as error:
+            return f"the assertion is not a JWT ({error})."
+        thumbprints = {
+            "x5t": _b64url(certificate.fingerprint(hashes.SHA1())),
+            "x5t#S256": _b64url(certificate.fingerprint(hashes.SHA256())),
+        }
+        # base64url with or without its padding (msal keeps the `=`)
+        if not any(str(header.get(name, "")).rstrip("=") == value for name, value in thumbprints.items()):
+            return "the key (x5t) is not the certificate registered for the application."
+        try:
+            claims = jwt.decode(
+                assertion,
+                certificate.public_key(),  # type: ignore[arg-type]
+                algorithms=["RS256", "PS256"],
+                audience=f"{self.authority()}/oauth2/v2.0/token",
+                issuer=client_id,
+                options={"require": ["exp", "aud", "iss", "sub"]},
+            )
+        except jwt.PyJWTError as error:
+            return f"the assertion is not valid ({error})."
+        if claims.get("sub") != client_id:
+            return "the assertion's subject is not the client id."
+        return ""
 
     def device_code(self, tenant: str, form: dict[str, str]) -> OAuthAnswer:
         if tenant != self.tenant:

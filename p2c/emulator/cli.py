@@ -1,8 +1,8 @@
 """Command-line arguments of the emulator, kept apart from the server so `p2c emulator` can reuse them.
 
     python -m p2c.emulator --port 8443 --state emu.sqlite [--seed-from p2c.duckdb] [--ca-cert ca.pem]
-        --client-id ID [--client-id ID2 ...] [--limits SPEC] [--faults SPEC] [--seed N] [--tenant T]
-        [--option company_read_only=true] [--verbose]
+        --client-id ID [--client-id ID2 ...] [--client-cert ID=cert.pem] [--limits SPEC] [--faults SPEC]
+        [--seed N] [--tenant T] [--option company_read_only=true] [--verbose]
 
 Secrets are never flags: `P2C_CLIENT_SECRET` for the first --client-id, `P2C_CLIENT_SECRET_2`, ... for the
 next ones."""
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from p2c.emulator.server import DEFAULT_TENANT, run_emulator
+from p2c.emulator.server import DEFAULT_TENANT, EmulatorSettings, run_emulator, users_of
 from p2c.errors import ExitCode, P2CError, UsageError
 
 SECRET_ENV = "P2C_CLIENT_SECRET"
@@ -31,6 +31,63 @@ def secrets_for(client_ids: list[str], environ: Mapping[str, str]) -> list[tuple
             raise UsageError(f"no secret for --client-id {client_id!r}: set the environment variable {name}")
         pairs.append((client_id, secret))
     return pairs
+
+
+def parse_certificates(items: list[str]) -> dict[str, bytes]:
+    """`CLIENT_ID=cert.pem` items -> client id -> the certificate's PEM (only its public part is kept)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    certificates: dict[str, bytes] = {}
+    for item in items:
+        client_id, equals, raw_path = item.partition("=")
+        if not equals or not client_id or not raw_path:
+            raise UsageError(f"--client-cert {item!r}: expected CLIENT_ID=path/to/cert.pem")
+        path = Path(raw_path).expanduser()
+        try:
+            data = path.read_bytes()
+            start = data.index(b"-----BEGIN CERTIFICATE-----")
+            certificate = x509.load_pem_x509_certificate(data[start:])
+        except OSError as error:
+            raise UsageError(f"--client-cert {item!r}: cannot read {path}: {error.strerror}") from None
+        except ValueError:
+            raise UsageError(f"--client-cert {item!r}: {path} holds no PEM certificate") from None
+        certificates[client_id] = certificate.public_bytes(Encoding.PEM)
+    return certificates
+
+
+def settings_from(
+    *,
+    state: Path,
+    client_ids: list[str],
+    environ: Mapping[str, str],
+    port: int,
+    seed_from: Path | None,
+    ca_cert: Path | None,
+    limits: str | None,
+    faults: str | None,
+    seed: int | None,
+    verbose: bool,
+    options: list[str],
+    client_certs: list[str],
+    tenant: str = DEFAULT_TENANT,
+) -> EmulatorSettings:
+    """The settings of a run from command-line values (shared by `p2c emulator` and this module)."""
+    pairs = secrets_for(client_ids, environ)
+    return EmulatorSettings(
+        state=state,
+        users=users_of(pairs[0][0], pairs[0][1], pairs[1:]),
+        port=port,
+        seed_from=seed_from,
+        ca_cert=ca_cert,
+        limits=limits,
+        faults=faults,
+        tenant=tenant,
+        seed=seed,
+        verbose=verbose,
+        options=parse_options(options),
+        certificates=parse_certificates(client_certs),
+    )
 
 
 def parse_options(items: list[str]) -> dict[str, bool]:
@@ -55,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ca-cert", type=Path, help="where to write the local CA certificate (PEM)")
     parser.add_argument("--client-id", action="append", required=True, help="application user (repeatable)")
     parser.add_argument(
+        "--client-cert",
+        action="append",
+        default=[],
+        help="CLIENT_ID=cert.pem: that user may also sign in with this certificate (repeatable)",
+    )
+    parser.add_argument(
         "--limits", help="requests=600,window=10,execution=120,concurrency=52,cost_ms=5,dop=8"
     )
     parser.add_argument("--faults", help="429=0.10,503=0.05,drop=0.02,latency_ms=20,token_lifetime=30")
@@ -70,24 +133,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        users = secrets_for(args.client_id, os.environ if environ is None else environ)
-        return int(
-            run_emulator(
-                args.port,
-                args.seed_from,
-                args.state,
-                args.ca_cert,
-                users[0][0],
-                users[0][1],
-                args.limits,
-                args.faults,
-                args.tenant,
-                extra_users=users[1:],
-                seed=args.seed,
-                verbose=args.verbose,
-                options=parse_options(args.option),
-            )
+        settings = settings_from(
+            state=args.state,
+            client_ids=args.client_id,
+            environ=os.environ if environ is None else environ,
+            port=args.port,
+            seed_from=args.seed_from,
+            ca_cert=args.ca_cert,
+            limits=args.limits,
+            faults=args.faults,
+            seed=args.seed,
+            verbose=args.verbose,
+            options=args.option,
+            client_certs=args.client_cert,
+            tenant=args.tenant,
         )
+        return int(run_emulator(settings))
     except P2CError as error:
         print(f"p2c emulator: {error}", file=sys.stderr)
         return int(error.exit_code)

@@ -16,9 +16,15 @@ in flight (P <= concurrency):
                       P * 1000 / cost_ms,                      # each in-flight request sleeps B * cost_ms
                       requests / window * B )                  # request-count budget
 
-e.g. the defaults give min(2400, P * 200, 60 * B) records/s (measured: P=8, B=50 -> ~1,300 of 1,600;
-the rest is TLS and SQLite overhead). Rejected (429) requests are not counted, as a
-refused request does no work; execution time is charged when a request ends."""
+e.g. the defaults give min(2400, P * 200, 60 * B) records/s. Rejected (429) requests are not counted, as a
+refused request does no work; execution time is charged when a request ends.
+
+What a request is charged is the work the server did for it: the CPU time of the thread that served it
+(`time.thread_time()`: parsing, SQLite, JSON) plus the modelled cost of its writes (`cost_ms` per record,
+slept, as a plug-in or the database would take it). Not wall time: on a small machine the emulator's
+threads wait for the interpreter lock and for the client's processes, and a real service does not bill a
+request for another request's work. Reads are charged their CPU time too, so a client that reads pays
+for it from the same budget."""
 
 from __future__ import annotations
 
@@ -99,6 +105,7 @@ class ServiceProtection:
         self.limits = limits
         self._lock = threading.Lock()
         self._users: dict[str, _UserBudget] = {}
+        self._request = threading.local()  # per serving thread: CPU time at start, modelled cost so far
 
     def _expire(self, budget: _UserBudget, now: float) -> None:
         horizon = now - self.limits.window
@@ -148,18 +155,26 @@ class ServiceProtection:
                 )
             budget.requests.append(now)
             budget.in_flight += 1
+        self._request.cpu_start = time.thread_time()
+        self._request.modelled = 0.0
 
-    def release(self, user: str, seconds: float) -> None:
+    def release(self, user: str) -> float:
+        """End the admitted request served by this thread; the execution time charged to `user`."""
+        seconds = float(time.thread_time() - self._request.cpu_start + self._request.modelled)
         with self._lock:
             budget = self._users[user]
             budget.in_flight -= 1
             budget.executions.append((time.monotonic(), seconds))
             budget.execution_total += seconds
+        return seconds
 
     def charge_records(self, records: int) -> None:
-        """Do the work a write costs: sleep cost_ms per record (outside any lock)."""
+        """Do the work a write costs: sleep cost_ms per record (outside any lock), charged to the request."""
         if records > 0 and self.limits.cost_ms > 0:
-            time.sleep(records * self.limits.cost_ms / 1000)
+            cost = records * self.limits.cost_ms / 1000
+            time.sleep(cost)
+            if hasattr(self._request, "modelled"):
+                self._request.modelled += cost
 
     def headers(self, user: str) -> dict[str, str]:
         with self._lock:

@@ -18,7 +18,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from p2c.emulator.api_errors import (
@@ -336,12 +336,20 @@ class Records:
             data["fullname"] = " ".join(p for p in (data.get("firstname"), data.get("lastname")) if p) or None
 
     def index_keys(
-        self, txn: Txn, ctx: Context, table: Table, record_id: str, data: Mapping[str, Any]
+        self,
+        txn: Txn,
+        ctx: Context,
+        table: Table,
+        record_id: str,
+        data: Mapping[str, Any],
+        before: Mapping[str, Any] | None = None,
     ) -> None:
+        """Index the record's alternate-key values (`before`: its data before an update)."""
         keys = self.keys_of(table, ctx.options)
+        old = None if before is None else {k.name: self.key_value(table, k, before) for k in keys}
         try:
             txn.set_keys(
-                table.logical_name, record_id, {k.name: self.key_value(table, k, data) for k in keys}
+                table.logical_name, record_id, {k.name: self.key_value(table, k, data) for k in keys}, old
             )
         except KeyConflict as conflict:
             key = next(k for k in keys if k.name == conflict.key_name)
@@ -406,11 +414,9 @@ class Records:
                 )
         data.update(changes)
         self._computed(table, data)
-        txn.update(table.logical_name, row.id, data, ctx.client_id)
-        self.index_keys(txn, ctx, table, row.id, data)
-        updated = txn.get(table.logical_name, row.id)
-        assert updated is not None
-        return updated
+        version = txn.update(table.logical_name, row.id, data, ctx.client_id)
+        self.index_keys(txn, ctx, table, row.id, data, before=row.data)
+        return replace(row, version=version, data=data, modifiedon=txn.modified_at)
 
     def upsert(
         self,

@@ -6,7 +6,8 @@ client trusts it through the standard `REQUESTS_CA_BUNDLE` (or `verify=`); no cl
 
 Users (application users, each with its own service-protection budget): `client_id`/`client_secret`, plus
 `extra_users` pairs. From the command line: `--client-id` repeated, secrets from `P2C_CLIENT_SECRET` for the
-first and `P2C_CLIENT_SECRET_2`, `P2C_CLIENT_SECRET_3`, ... for the next ones (never a flag)."""
+first and `P2C_CLIENT_SECRET_2`, `P2C_CLIENT_SECRET_3`, ... for the next ones (never a flag); a user may also
+sign in with a certificate, registered by `--client-cert CLIENT_ID=cert.pem` (its public certificate)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,10 @@ class _Built:
     info: RunningEmulator
 
 
-def _users(client_id: str, client_secret: str, extra_users: Sequence[tuple[str, str]]) -> dict[str, str]:
+def users_of(
+    client_id: str, client_secret: str, extra_users: Sequence[tuple[str, str]] = ()
+) -> dict[str, str]:
+    """client id -> secret, checked: every user has both, no client id twice."""
     users: dict[str, str] = {}
     for user, secret in [(client_id, client_secret), *extra_users]:
         if not user or not secret:
@@ -86,53 +90,67 @@ def _users(client_id: str, client_secret: str, extra_users: Sequence[tuple[str, 
     return users
 
 
-def _build(
-    port: int,
-    seed_from: Path | None,
-    state: Path,
-    ca_cert: Path | None,
-    client_id: str,
-    client_secret: str,
-    limits: str | None,
-    faults: str | None,
-    tenant: str,
-    extra_users: Sequence[tuple[str, str]],
-    seed: int | None,
-    verbose: bool,
-    options: dict[str, bool] | None,
-) -> _Built:
-    users = _users(client_id, client_secret, extra_users)
-    parsed_limits = parse_limits(limits)
-    parsed_faults = parse_faults(faults)
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """Everything one emulator run is made of (the `p2c emulator` options)."""
+
+    state: Path
+    users: dict[str, str]  # client id -> client secret, in the order given
+    port: int = 0
+    seed_from: Path | None = None
+    ca_cert: Path | None = None
+    limits: str | None = None
+    faults: str | None = None
+    tenant: str = DEFAULT_TENANT
+    seed: int | None = None
+    verbose: bool = False
+    options: dict[str, bool] | None = None
+    certificates: dict[str, bytes] = field(default_factory=dict)  # client id -> certificate (public PEM)
+
+
+def _build(settings: EmulatorSettings) -> _Built:
+    users = settings.users
+    unknown_certs = sorted(set(settings.certificates) - set(users))
+    if unknown_certs:
+        raise UsageError(f"a certificate is given for {', '.join(unknown_certs)}, which is not a --client-id")
+    parsed_limits = parse_limits(settings.limits)
+    parsed_faults = parse_faults(settings.faults)
     schema = load_schema()
-    unknown = set(options or {}) - set(schema.options)
+    unknown = set(settings.options or {}) - set(schema.options)
     if unknown:
         raise UsageError(
             f"unknown emulator option(s): {', '.join(sorted(unknown))}",
             hint=f"known: {', '.join(sorted(schema.options))}",
         )
-    chosen = {**schema.options, **(options or {})}
+    chosen = {**schema.options, **(settings.options or {})}
+    state = settings.state
     store = Store(state)
+    seed_from = settings.seed_from
     seed_report = (
         seed_store(store, schema, seed_from, chosen) if (seed_from is not None and store.created) else None
     )
 
     authority = CertificateAuthority()
-    ca_path = ca_cert or state.with_name(state.name + ".ca.pem")
+    ca_path = settings.ca_cert or state.with_name(state.name + ".ca.pem")
     authority.write_ca(ca_path)
 
-    tokens = TokenService(store, users, tenant, parsed_faults.token_lifetime)
+    tokens = TokenService(store, users, settings.tenant, parsed_faults.token_lifetime, settings.certificates)
     app = EmulatorApp(
         store,
         schema,
         tokens,
         ServiceProtection(parsed_limits),
-        FaultInjector(parsed_faults, seed),
+        FaultInjector(parsed_faults, settings.seed),
         chosen,
-        verbose,
+        settings.verbose,
     )
     server = make_server(
-        HOST, port, app, threaded=True, request_handler=QuietHandler, ssl_context=authority.server_context()
+        HOST,
+        settings.port,
+        app,
+        threaded=True,
+        request_handler=QuietHandler,
+        ssl_context=authority.server_context(),
     )
     base_url = f"https://{HOST}:{server.server_port}"
     app.base_url = base_url
@@ -140,7 +158,7 @@ def _build(
     info = RunningEmulator(
         base_url=base_url,
         service_root=f"{base_url}/api/data/v9.2/",
-        authority=f"{base_url}/{tenant}",
+        authority=f"{base_url}/{settings.tenant}",
         scope=f"{base_url}/.default",
         ca_cert=ca_path,
         state=state,
@@ -169,38 +187,9 @@ class CertificateAuthority:
         return context
 
 
-def run_emulator(
-    port: int,
-    seed_from: Path | None,
-    state: Path,
-    ca_cert: Path | None,
-    client_id: str,
-    client_secret: str,
-    limits: str | None,
-    faults: str | None,
-    tenant: str = DEFAULT_TENANT,
-    *,
-    extra_users: Sequence[tuple[str, str]] = (),
-    seed: int | None = None,
-    verbose: bool = False,
-    options: dict[str, bool] | None = None,
-) -> ExitCode:
+def run_emulator(settings: EmulatorSettings) -> ExitCode:
     """Serve in the foreground until SIGINT or SIGTERM, then shut down cleanly."""
-    built = _build(
-        port,
-        seed_from,
-        state,
-        ca_cert,
-        client_id,
-        client_secret,
-        limits,
-        faults,
-        tenant,
-        extra_users,
-        seed,
-        verbose,
-        options,
-    )
+    built = _build(settings)
     info = built.info
     stop = threading.Event()
     received: list[int] = []
@@ -248,22 +237,24 @@ def running_emulator(
     seed: int | None = 0,
     verbose: bool = False,
     options: dict[str, bool] | None = None,
+    certificates: dict[str, bytes] | None = None,
 ) -> Iterator[RunningEmulator]:
     """The emulator on a background thread (port 0 = a free port); stopped when the block ends."""
     built = _build(
-        port,
-        seed_from,
-        state,
-        ca_cert,
-        client_id,
-        client_secret,
-        limits,
-        faults,
-        tenant,
-        extra_users,
-        seed,
-        verbose,
-        options,
+        EmulatorSettings(
+            state=state,
+            users=users_of(client_id, client_secret, extra_users),
+            port=port,
+            seed_from=seed_from,
+            ca_cert=ca_cert,
+            limits=limits,
+            faults=faults,
+            tenant=tenant,
+            seed=seed,
+            verbose=verbose,
+            options=options,
+            certificates=dict(certificates or {}),
+        )
     )
     thread = threading.Thread(target=built.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

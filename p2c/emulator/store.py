@@ -91,6 +91,7 @@ class Txn:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
+        self.modified_at = ""
 
     # --- reads ---------------------------------------------------------------------------------------
     def get(self, entity: str, record_id: str) -> Row | None:
@@ -123,11 +124,11 @@ class Txn:
 
     # --- writes --------------------------------------------------------------------------------------
     def next_version(self) -> int:
-        self._db.execute(
+        found = self._db.execute(
             "INSERT INTO counters(name, value) VALUES ('version', 1000) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + 1"
-        )
-        return int(self._db.execute("SELECT value FROM counters WHERE name='version'").fetchone()[0])
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value"
+        ).fetchone()
+        return int(found[0])
 
     def insert(self, entity: str, record_id: str, data: dict[str, Any], client_id: str) -> int:
         version = self.next_version()
@@ -141,9 +142,10 @@ class Txn:
 
     def update(self, entity: str, record_id: str, data: dict[str, Any], client_id: str) -> int:
         version = self.next_version()
+        self.modified_at = _now_iso()  # the record's new modifiedon
         self._db.execute(
             "UPDATE records SET version=?, data=?, modifiedon=? WHERE entity=? AND id=?",
-            (version, json.dumps(data, sort_keys=True), _now_iso(), entity, record_id.lower()),
+            (version, json.dumps(data, sort_keys=True), self.modified_at, entity, record_id.lower()),
         )
         self._log(entity, record_id, "update", client_id)
         return version
@@ -153,9 +155,18 @@ class Txn:
         self._db.execute("DELETE FROM key_index WHERE entity=? AND id=?", (entity, record_id.lower()))
         self._log(entity, record_id, "delete", client_id)
 
-    def set_keys(self, entity: str, record_id: str, values: dict[str, str | None]) -> None:
-        """Replace the record's alternate-key entries; a value used by another record raises KeyConflict."""
+    def set_keys(
+        self,
+        entity: str,
+        record_id: str,
+        values: dict[str, str | None],
+        before: dict[str, str | None] | None = None,
+    ) -> None:
+        """Replace the record's alternate-key entries; a value used by another record raises KeyConflict.
+        `before`: the entries as they were (an update that changes no key value then writes nothing)."""
         record_id = record_id.lower()
+        if before is not None and before == values:
+            return
         self._db.execute("DELETE FROM key_index WHERE entity=? AND id=?", (entity, record_id))
         for key_name, key_value in values.items():
             if key_value is None:

@@ -5,11 +5,13 @@ initialized columns with their lookups bound — plus the decision per row once 
   (`IDENTITY_COLUMNS`): exactly one match gives the id, none or several fail the row. Nothing is created.
 * The values: only the columns the model contract lists under `initialize`, never the whole export row.
 * Lookups: navigation property and target read from the environment's metadata (`ManyToOneRelationships`),
-  the YAML being the documented default; a lookup to a migrated record is bound by that record's id, a lookup
-  to reference data (company by code, customer group within the company...) by an id resolved once per value.
+  the YAML being the documented default (used, and said in the run's notes, when the metadata has no such
+  lookup or cannot be read; a difference between the two is noted too); a lookup to a migrated record is
+  bound by that record's id, a lookup to reference data (company by code, customer group within the
+  company...) by an id resolved once per value.
 * The decision, against the record as Dataverse has it now: unchanged (nothing to send), update (only the
   columns that differ), not found (404), or a conflict: a company already set to another company (read-only
-  once saved) is never overwritten."""
+  once saved) is never overwritten; a key or party number another record already has (`uniqueness.py`)."""
 
 from __future__ import annotations
 
@@ -133,6 +135,7 @@ class RowPreparer:
         self.entity = client.metadata.entity(contract.table)
         self._bindings: dict[str, Binding | str] = {}
         self._lock = threading.Lock()
+        self.notes: list[str] = []  # for the run summary: e.g. a navigation property taken from the YAML
 
     # -- metadata -------------------------------------------------------------------------------------
 
@@ -155,29 +158,75 @@ class RowPreparer:
         return found
 
     def _find_binding(self, lookup: Lookup) -> Binding:
+        """The environment's relationship for the lookup; the model contract's navigation property when the
+        environment's metadata has none for it (or cannot be read), said in the run's notes."""
         table = self.contract.table
         attributes = {lookup.column}
         for suffix in ("_account", "_contact"):
             if lookup.column.endswith(suffix):
                 attributes.add(lookup.column.removesuffix(suffix))
         candidates = []
-        for relation in self.client.metadata.lookups(table):
-            if relation.referencing_attribute not in attributes:
-                continue
-            target = self.client.metadata.entity(relation.referenced_entity)
-            if target.entity_set_name == lookup.target_entity_set:
-                candidates.append((relation, target))
-        if len(candidates) != 1:
+        try:
+            for relation in self.client.metadata.lookups(table):
+                if relation.referencing_attribute not in attributes:
+                    continue
+                target = self.client.metadata.entity(relation.referenced_entity)
+                if target.entity_set_name == lookup.target_entity_set:
+                    candidates.append((relation, target))
+        except DataverseError as error:
+            return self._contract_binding(lookup, f"the environment's lookups could not be read ({error})")
+        if not candidates:
+            return self._contract_binding(
+                lookup, f"the environment's metadata has no lookup to {lookup.target_entity_set}"
+            )
+        if len(candidates) > 1:
             raise P2CError(
-                f"{table}.{lookup.column}: the environment's metadata has "
-                f"{'no' if not candidates else 'several'} lookup to {lookup.target_entity_set} "
-                f"(the model contract expects navigation property {lookup.navigation_property})"
+                f"{table}.{lookup.column}: the environment's metadata has several lookups to "
+                f"{lookup.target_entity_set} (the model contract expects {lookup.navigation_property})"
             )
         relation, target = candidates[0]
+        if lookup.navigation_property and relation.navigation_property != lookup.navigation_property:
+            self._note(
+                f"{table}.{lookup.column}: the environment's navigation property is "
+                f"{relation.navigation_property}, the model contract says {lookup.navigation_property}: "
+                "the environment's is used"
+            )
         return Binding(
             column=lookup.column,
             attribute=relation.referencing_attribute,
             navigation_property=relation.navigation_property,
+            entity_set=target.entity_set_name,
+            target_table=target.logical_name,
+            target_id_column=target.primary_id_attribute,
+        )
+
+    def _note(self, note: str) -> None:
+        with self._lock:
+            if note not in self.notes:
+                self.notes.append(note)
+
+    def _contract_binding(self, lookup: Lookup, why: str) -> Binding:
+        """The documented default: the YAML's navigation property; Dataverse checks it on the first write
+        (a wrong name fails those rows with 0x80048d19, the rest go on)."""
+        table = self.contract.table
+        if not lookup.navigation_property:
+            raise P2CError(f"{table}.{lookup.column}: {why}, and the model contract names no navigation "
+                           "property")  # fmt: skip
+        try:
+            target = self.client.metadata.entity_by_set(lookup.target_entity_set)
+        except (DataverseError, P2CError) as error:
+            where = f"{table}.{lookup.column}: {why}; its target {lookup.target_entity_set}"
+            raise P2CError(f"{where}: {error}") from None
+        polymorphic = lookup.column.endswith(("_account", "_contact")) and lookup.column != COMPANY_COLUMN
+        attribute = lookup.column.rsplit("_", 1)[0] if polymorphic else lookup.column
+        self._note(
+            f"{table}.{lookup.column}: {why}: the model contract's navigation property "
+            f"{lookup.navigation_property} is used"
+        )
+        return Binding(
+            column=lookup.column,
+            attribute=attribute,
+            navigation_property=lookup.navigation_property,
             entity_set=target.entity_set_name,
             target_table=target.logical_name,
             target_id_column=target.primary_id_attribute,

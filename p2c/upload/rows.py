@@ -99,11 +99,15 @@ def pending_rows(
     )
     # its own cursor: the caller records results on the connection while this one streams
     cursor = con.cursor()
+    # The first chunks are small, so that the first writes go out after one round of reads instead of a
+    # whole chunk's: 1/4, 1/2, then full chunks.
+    size = max(1, chunk_size // 4)
     try:
         cursor.execute(sql, [environment])
         names = [d[0] for d in cursor.description or []]
         while True:
-            batch = cursor.fetchmany(chunk_size)
+            batch = cursor.fetchmany(size)
+            size = min(chunk_size, size * 2)
             if not batch:
                 return
             yield [_target_row(contract, dict(zip(names, values, strict=True))) for values in batch]

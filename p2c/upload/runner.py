@@ -3,15 +3,17 @@
 Per chunk: prepare each row (its record id, the initialized values with lookups bound), read the current
 records by id, decide (update / unchanged / not found / conflict / cannot write), then — for an upload, not a
 plan or a dry run — send the updates (UpdateMultiple, `$batch` or PATCH, decided by the client) and record
-every row's outcome in `upload.results` before the next chunk. Memory stays flat: rows stream from DuckDB."""
+every row's outcome in `upload.results`, chunk after chunk. The stages overlap (see `Runner._table`); a
+chunk's outcomes are recorded only once all its writes have answered, so a killed run redoes at most the
+chunks in flight, and an update by id is safe to redo. Memory stays flat: rows stream from DuckDB."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +36,14 @@ from p2c.upload.store import (
     record_outcomes,
     start_run,
 )
+from p2c.upload.uniqueness import UniqueRule, find_collisions, unique_rules
 
 DEFAULT_CHUNK_ROWS = 2000
 # reads in flight per chunk; the client's per-user limits (x-ms-dop-hint) still apply underneath
 READ_PARALLELISM = 8
+# chunks whose writes are in flight together: their requests fill the slots a chunk's last requests leave
+# free, also while one of them waits out a 429 hold (with two, a held retry stalled the whole pipeline)
+CHUNKS_WRITTEN_AT_ONCE = 4
 PLAN_FORMAT = "p2c-plan/1"
 
 
@@ -50,6 +56,7 @@ class TableTally:
     by_decision: Counter[str] = field(default_factory=Counter)
     throttle_wait_s: float = 0.0
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # where the environment and the model contract differ
 
 
 @dataclass
@@ -188,37 +195,49 @@ class Runner:
         tally.total, pending = count_pending(self.con, contract, environment)
         tally.already_done = tally.total - pending
         preparer = RowPreparer(self.client, contract, self.contracts)
-        select = preparer.read_columns()
+        rules, tally.notes = unique_rules(self.client, contract)
+        preparer.notes = tally.notes
+        select = sorted({*preparer.read_columns(), *(a for rule in rules for a in rule.attributes)})
         plan_rows: list[dict[str, Any]] = []
         started = time.monotonic()
         self.progress.start_table(contract.table, pending)
         chunks = pending_rows(self.con, contract, self.contracts, environment, self.chunk_rows)
-        # The next chunk is prepared and its current records read while this one is written: reads and
-        # writes overlap instead of leaving the connection idle between chunks.
+        # A pipeline of three stages, so that the connection never idles at a chunk's edge: the next chunk
+        # is prepared and its current records read (`ahead`) while up to CHUNKS_WRITTEN_AT_ONCE chunks are
+        # written (`writer`), and the oldest chunk's outcomes are recorded here, in chunk order, on this
+        # thread's DuckDB connection.
         ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2c-ahead")
+        writer = ThreadPoolExecutor(max_workers=CHUNKS_WRITTEN_AT_ONCE, thread_name_prefix="p2c-write")
+        written: deque[tuple[list[Judged], Future[tuple[list[Outcome], float]]]] = deque()
         try:
             upcoming = next(chunks, None)
-            future = ahead.submit(self._judge, preparer, upcoming, select) if upcoming else None
-            while future is not None and upcoming is not None:
-                chunk, judged = upcoming, future.result()
+            judging = ahead.submit(self._judge, preparer, upcoming, select, rules) if upcoming else None
+            while judging is not None:
+                judged = judging.result()
                 upcoming = next(chunks, None)
-                future = ahead.submit(self._judge, preparer, upcoming, select) if upcoming else None
-                outcomes, throttle = self._act(contract, judged, writes, planned)
-                record_outcomes(self.con, run_id, outcomes)
-                for item, outcome in zip(judged, outcomes, strict=True):
-                    tally.by_decision[item.decision] += 1
-                    tally.by_status[outcome.status] += 1
-                    if collect:
-                        plan_rows.append(_plan_row(item))
-                tally.throttle_wait_s += throttle
-                self.progress.advance(contract.table, len(chunk), throttle)
+                judging = ahead.submit(self._judge, preparer, upcoming, select, rules) if upcoming else None
+                written.append((judged, writer.submit(self._act, contract, judged, writes, planned)))
+                while written and (len(written) >= CHUNKS_WRITTEN_AT_ONCE or judging is None):
+                    judged, acting = written.popleft()
+                    outcomes, throttle = acting.result()
+                    record_outcomes(self.con, run_id, outcomes)
+                    for item, outcome in zip(judged, outcomes, strict=True):
+                        tally.by_decision[item.decision] += 1
+                        tally.by_status[outcome.status] += 1
+                        if collect:
+                            plan_rows.append(_plan_row(item))
+                    tally.throttle_wait_s += throttle
+                    self.progress.advance(contract.table, len(judged), throttle)
         finally:
             ahead.shutdown(wait=True, cancel_futures=True)
+            writer.shutdown(wait=True, cancel_futures=True)
             tally.seconds = time.monotonic() - started
             self.progress.end_table(contract.table)
         return tally, plan_rows
 
-    def _judge(self, preparer: RowPreparer, chunk: list[TargetRow], select: list[str]) -> list[Judged]:
+    def _judge(
+        self, preparer: RowPreparer, chunk: list[TargetRow], select: list[str], rules: list[UniqueRule]
+    ) -> list[Judged]:
         prepared = [preparer.prepare(row) for row in chunk]
         ids = [p.record_id for p in prepared if p.record_id and not p.problem]
         current = self._read_current(preparer, ids, select)
@@ -228,7 +247,41 @@ class Runner:
             etag = record.get("@odata.etag") if record else None
             as_record = Record(item.record_id or "", record, str(etag) if etag else None) if record else None
             judged.append(preparer.judge(item, as_record))
+        self._refuse_collisions(preparer, rules, judged, current)
         return judged
+
+    def _refuse_collisions(
+        self,
+        preparer: RowPreparer,
+        rules: list[UniqueRule],
+        judged: list[Judged],
+        current: dict[str, Any],
+    ) -> None:
+        """Updates that would give a record another record's key or party number become conflicts."""
+        updates = [item for item in judged if item.decision is Decision.UPDATE and item.prepared.record_id]
+        rows = [
+            (
+                str(item.prepared.record_id),
+                {**current.get(str(item.prepared.record_id), {}), **item.prepared.desired},
+                set(item.changes),
+            )
+            for item in updates
+        ]
+        if not rules or not rows:
+            return
+        entity = preparer.entity
+        collisions = find_collisions(
+            self.client, entity.entity_set_name, entity.primary_id_attribute, rules, rows, preparer.notes
+        )
+        for item in updates:
+            collision = collisions.get(str(item.prepared.record_id))
+            if collision is None:
+                continue
+            item.decision, item.code = Decision.CONFLICT, collision.rule.code
+            item.reason = (
+                f"{collision.rule.describe(collision.values)} is already used by {entity.logical_name} "
+                f"{collision.other_id}; the update would fail (or link two records to one party): not sent"
+            )
 
     def _read_current(self, preparer: RowPreparer, ids: list[str], select: list[str]) -> dict[str, Any]:
         """The current records, `ids_per_query` ids per request, several requests in flight (a chunk's reads
@@ -374,6 +427,7 @@ def write_plan(path: Path, summary: RunSummary, rows: dict[str, list[dict[str, A
             counts = {d.value: tally.by_decision.get(d, 0) for d in Decision}
             out.write(("," if position else "") + f"\n{json.dumps(table)}: " + '{"summary": ')
             out.write(json.dumps({**counts, "already_done": tally.already_done, "rows": tally.total}))
+            out.write(', "notes": ' + json.dumps(tally.notes))
             out.write(', "rows": [')
             for index, row in enumerate(table_rows):
                 out.write(("," if index else "") + "\n" + json.dumps(row, default=str))

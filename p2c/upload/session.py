@@ -137,11 +137,15 @@ def print_run_summary(summary: RunSummary, fmt: OutputFormat, console: Console, 
                 "environment": summary.environment,
                 "dry_run": summary.dry_run,
                 "tables": rows,
+                "notes": {t.table: t.notes for t in summary.tables if t.notes},
             }
         )
         return
     title = f"p2c {summary.command} {summary.run_id} -> {summary.environment}"
     render_rows(rows, SUMMARY_COLUMNS, fmt, title=title + (" (dry run)" if summary.dry_run else ""))
+    for tally in summary.tables:
+        for note in tally.notes:
+            err.print(f"note: {note}", highlight=False, soft_wrap=True)
     if summary.failed:
         err.print(
             f"{summary.failed} row(s) failed: `p2c results --run {summary.run_id}` lists them with why",
