@@ -26,11 +26,13 @@ from urllib.parse import urlparse
 import requests
 
 from p2c.dataverse.auth import TokenProvider, is_certificate_failure
+from p2c.dataverse.budget import limit_from_throttling
 from p2c.dataverse.errors import (
     AuthenticationError,
     DataverseTerminalError,
     DataverseTransientError,
     error_from_response,
+    parse_error_body,
 )
 from p2c.dataverse.options import ClientOptions
 from p2c.dataverse.results import RequestStats
@@ -133,13 +135,14 @@ class UserChannel:
         while True:
             stats.throttle_wait_s += self.throttle.wait_until_open(read=read)
             stats.attempts += 1
+            sent_at = time.monotonic()
             try:
                 try:
                     response = self.session.request(
                         method, url, data=body, headers=request_headers, auth=BearerAuth(token)
                     )
                 finally:
-                    self.throttle.answered(read=read)
+                    self.throttle.answered(read=read, seconds=time.monotonic() - sent_at)
             except requests.exceptions.SSLError as exc:
                 if is_certificate_failure(exc):  # an untrusted certificate stays untrusted: no retry
                     raise DataverseTerminalError(
@@ -201,7 +204,7 @@ class UserChannel:
                     raise error_from_response(response, request=what, stats=stats)
                 # No Retry-After: Microsoft's reference policy waits 2^attempt seconds instead.
                 self.throttle.hold_for(wait if wait is not None else float(2 ** min(throttled, 6)))
-                self.throttle.on_throttled()
+                self.throttle.on_throttled(limit_from_throttling(*parse_error_body(response.text)))
                 continue
             if status >= 500:
                 failures += 1

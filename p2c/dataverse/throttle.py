@@ -21,7 +21,11 @@ sustains without 429s:
 * an `upper` is forgotten one level at a time after `RELAX_ROUNDS` quiet rounds at the level just below
   it, so a budget that grew (another user stopped) is found again.
 So a load settles at the level just under the service's execution-time budget, after a few probes,
-instead of climbing into it again and again (each 429 costs a whole-second hold)."""
+instead of climbing into it again and again (each 429 costs a whole-second hold).
+
+That search is the fallback. A 429 whose error names its limit (execution time or number of requests, with
+the window: `p2c.dataverse.budget`) is no cut at all: from then on the user's `BudgetMirror` lets a request
+go only when the window has room for it, at the full parallelism, which spends the budget at its rate."""
 
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+
+from p2c.dataverse.budget import BudgetMirror, WindowLimit
 
 CONCURRENCY_LIMIT = 52  # "Number of concurrent requests exceeded the limit of 52."
 HARD_MAX_PARALLEL = CONCURRENCY_LIMIT - 1
@@ -80,6 +86,7 @@ class UserThrottle:
         self._gate = threading.Condition(self._lock)  # sends in flight, for `wait_until_open`
         self._sending = 0
         self._writing = 0
+        self.budget = BudgetMirror()
 
     @property
     def limit(self) -> int:
@@ -111,10 +118,15 @@ class UserThrottle:
             self._successes = 0
             self._gate.notify_all()
 
-    def on_throttled(self) -> None:
-        """A 429 (call after `hold_for`): the first of a throttling event cuts the parallelism."""
+    def on_throttled(self, limit: WindowLimit | None = None) -> None:
+        """A 429 (call after `hold_for`), with the limit its error names if any: a named limit teaches the
+        budget mirror; otherwise the first 429 of a throttling event cuts the parallelism."""
         with self._lock:
             now = time.monotonic()
+            if limit is not None:
+                self.budget.learn(limit, now)
+                self._event_until = max(self._event_until, self._blocked_until, now)
+                return
             if now < self._event_until:
                 return  # answered during this event's hold: a request sent before the cut
             self._event_until = max(self._blocked_until, now)
@@ -171,19 +183,24 @@ class UserThrottle:
         waited = False
         with self._gate:
             while True:
-                remaining = self._blocked_until - time.monotonic()
+                now = time.monotonic()
+                remaining = self._blocked_until - now
                 if remaining <= 0 and self._sending < self.ceiling and (read or self._writing < self._limit):
-                    self._sending += 1
-                    self._writing += not read
-                    return time.monotonic() - began if waited else 0.0
+                    remaining = self.budget.wait_s(now, read=read) if self.budget.active else 0.0
+                    if remaining <= 0:
+                        self._sending += 1
+                        self._writing += not read
+                        self.budget.started(now, read=read)
+                        return time.monotonic() - began if waited else 0.0
                 waited = True
-                self._gate.wait(timeout=remaining if remaining > 0 else 0.5)
+                self._gate.wait(timeout=min(remaining, 0.5) if remaining > 0 else 0.5)
 
-    def answered(self, *, read: bool = False) -> None:
-        """The send counted in by `wait_until_open` has its answer (or failed)."""
+    def answered(self, *, read: bool = False, seconds: float = 0.0) -> None:
+        """The send counted in by `wait_until_open` has its answer (or failed) after `seconds`."""
         with self._gate:
             self._sending -= 1
             self._writing -= not read
+            self.budget.answered(time.monotonic(), seconds, read=read)
             self._gate.notify_all()
 
 

@@ -1,0 +1,185 @@
+"""A client-side mirror of one user's service protection budget, learned from the service's own 429s.
+
+Dataverse counts, per user and web server, the requests and the combined execution time of a sliding window
+(`dataverse-web-api.md` §4.1), and its 429 says which limit was hit, with the figures:
+
+    0x80072321  Combined execution time of incoming requests exceeded limit of 1,200,000  milliseconds over
+                time window of 300 seconds. ...
+    0x80072322  Number of requests exceeded the limit of 6000 over time window of 300 seconds.
+
+Holding off for `Retry-After` alone keeps a bulk load inside the budget, but in lurches: the requests sent
+when the budget ran out are charged after the 429, the window overflows, and for the whole-second hold that
+follows nothing is in flight, so the budget of those seconds is lost. Once a 429 has named a limit, the
+mirror keeps the user's own account of the same window: what each of its requests took (the wall time the
+client waited for the answer: never less than the server's execution time, so the mirror errs on the safe
+side) and how many it sent, plus what the requests in flight will cost (the recent average per kind). A
+request goes out only when the window has room for it, so the load runs at the budget's rate instead of
+overrunning it and stopping; the initial burst (an empty window) and the `x-ms-dop-hint` are unchanged.
+
+The limits are per web server, and a load with the affinity cookie off is spread over all of them, so the
+budget of one server may be too little. The mirror therefore probes: after `PROBE_AFTER_WINDOWS` windows at
+its limit without a 429 it allows `PROBE_STEP` times more; a 429 takes it back to the last allowance that
+held and doubles the wait before the next probe. On a single server that costs one 429 now and then; on
+several it finds their combined budget.
+
+Not thread-safe by itself: `UserThrottle` calls it under its lock."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+
+EXECUTION_TIME_CODE = "0x80072321"
+REQUEST_COUNT_CODE = "0x80072322"
+
+_EXECUTION = re.compile(r"limit of ([\d,.]+)\s*milliseconds over time window of ([\d.]+) seconds", re.I)
+_REQUESTS = re.compile(r"limit of ([\d,.]+) over time window of ([\d.]+) seconds", re.I)
+
+PROBE_AFTER_WINDOWS = 2  # windows at the limit without a 429 before allowing more
+PROBE_STEP = 1.25  # how much more a probe allows
+MAX_ALLOWANCE = 64.0  # beyond this the budget is not what limits the load
+HISTORY_S = 600.0  # kept before any limit is known (the documented window is 300 s)
+_SMOOTHING = 0.2  # weight of the newest duration in the running average per kind
+
+
+@dataclass(frozen=True)
+class WindowLimit:
+    """One limit as the service stated it: `amount` (seconds of execution, or requests) per `window_s`."""
+
+    kind: str  # "execution" | "requests"
+    amount: float
+    window_s: float
+
+
+def limit_from_throttling(code: str, message: str) -> WindowLimit | None:
+    """The limit a 429's error names (execution time or number of requests), or None."""
+    if code.lower() == EXECUTION_TIME_CODE:
+        found = _EXECUTION.search(message)
+        if found:
+            return WindowLimit("execution", _number(found.group(1)) / 1000, float(found.group(2)))
+    if code.lower() == REQUEST_COUNT_CODE:
+        found = _REQUESTS.search(message)
+        if found:
+            return WindowLimit("requests", _number(found.group(1)), float(found.group(2)))
+    return None
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+class BudgetMirror:
+    """The user's own spend and request count over the service's windows; time is `time.monotonic()`."""
+
+    def __init__(self) -> None:
+        self.limits: dict[str, WindowLimit] = {}
+        self.allowance = 1.0  # multiple of the stated limits allowed (probing for several web servers)
+        self._held_allowance = 1.0  # the last allowance that ran a window without a 429
+        self._probe_after = PROBE_AFTER_WINDOWS
+        self._at_limit_since: float | None = None  # when the mirror last started holding requests back
+        self._spent: deque[tuple[float, float]] = deque()  # (answered at, seconds) of finished requests
+        self._spent_total = 0.0
+        self._sent: deque[float] = deque()  # send times
+        self._typical = {True: 0.0, False: 0.0}  # running average duration: reads, writes
+        self._in_flight: dict[bool, deque[float]] = {True: deque(), False: deque()}  # send times
+
+    @property
+    def active(self) -> bool:
+        return bool(self.limits)
+
+    def learn(self, limit: WindowLimit, now: float) -> None:
+        """A 429 named `limit`: adopt it; at a raised allowance, go back to the last one that held."""
+        if self.allowance > self._held_allowance:
+            self.allowance = self._held_allowance
+            self._probe_after *= 2
+        self.limits[limit.kind] = limit
+        self._at_limit_since = None
+
+    def wait_s(self, now: float, *, read: bool) -> float:
+        """0 when one more request of this kind may go now, else the seconds until it may.
+
+        Two conditions, for the execution time: the window as the service sees it now must be under the
+        limit (it refuses a request while it is not), counting the requests in flight that should have
+        been answered by now; and the window as it will be when this request is answered (its finished
+        requests that are still in it then, every request in flight, this one) must fit in the limit, so
+        the window never overflows and no hold follows. The second condition lets a request go one
+        request's duration before the budget it needs is free: it is charged when it ends."""
+        self._expire(now)
+        wait = 0.0
+        execution = self.limits.get("execution")
+        if execution is not None:
+            allowed = execution.amount * self.allowance
+            cost = self._typical[read]
+            overdue = sum(
+                self._typical[kind]
+                for kind, starts in self._in_flight.items()
+                for s in starts
+                if s + self._typical[kind] <= now
+            )
+            excess_now = self._spent_total + overdue - allowed
+            if excess_now >= 0:
+                wait = max(wait, self._until_expired(excess_now, execution.window_s, now, below=True))
+            in_flight = sum(self._typical[kind] * len(starts) for kind, starts in self._in_flight.items())
+            excess_then = self._spent_total + in_flight + cost - allowed
+            if excess_then > 0:
+                landing_window = execution.window_s - cost  # the window as it stands when this one ends
+                wait = max(wait, self._until_expired(excess_then, landing_window, now, below=False))
+        requests = self.limits.get("requests")
+        if requests is not None:
+            excess = len(self._sent) + 1 - requests.amount * self.allowance
+            if excess > 0:
+                oldest = self._sent[min(len(self._sent), int(excess)) - 1] if self._sent else now
+                wait = max(wait, oldest + requests.window_s - now)
+        self._note_at_limit(now, wait > 0)
+        return wait
+
+    def started(self, now: float, *, read: bool) -> None:
+        self._sent.append(now)
+        self._in_flight[read].append(now)
+
+    def answered(self, now: float, seconds: float, *, read: bool) -> None:
+        if self._in_flight[read]:
+            self._in_flight[read].popleft()  # the oldest of its kind: an estimate needs no more
+        self._spent.append((now, seconds))
+        self._spent_total += seconds
+        typical = self._typical[read]
+        self._typical[read] = seconds if typical == 0 else typical + _SMOOTHING * (seconds - typical)
+
+    def _window(self) -> float:
+        return max((limit.window_s for limit in self.limits.values()), default=HISTORY_S)
+
+    def _expire(self, now: float) -> None:
+        execution = self.limits.get("execution")
+        horizon = now - (execution.window_s if execution else HISTORY_S)
+        while self._spent and self._spent[0][0] <= horizon:
+            self._spent_total -= self._spent.popleft()[1]
+        if not self._spent:
+            self._spent_total = 0.0  # no drift from float subtraction
+        requests = self.limits.get("requests")
+        horizon = now - (requests.window_s if requests else HISTORY_S)
+        while self._sent and self._sent[0] <= horizon:
+            self._sent.popleft()
+
+    def _until_expired(self, excess: float, window_s: float, now: float, *, below: bool) -> float:
+        """Seconds until the oldest finished requests worth `excess` (more than it, if `below`: the service
+        refuses at its limit, not above it) are older than `window_s`."""
+        for answered_at, seconds in self._spent:
+            excess -= seconds
+            if excess < 0 or (excess <= 0 and not below):
+                return max(0.0, answered_at + window_s - now)
+        # the requests in flight alone fill the window: wait for answers (re-checked when they come)
+        return max(0.0, window_s)
+
+    def _note_at_limit(self, now: float, held_back: bool) -> None:
+        """Probe for more after `_probe_after` windows at the limit without a 429."""
+        if not held_back or not self.limits:
+            return
+        if self._at_limit_since is None:
+            self._at_limit_since = now
+            return
+        probe_due = now - self._at_limit_since >= self._probe_after * self._window()
+        if probe_due and self.allowance < MAX_ALLOWANCE:
+            self._held_allowance = self.allowance
+            self.allowance *= PROBE_STEP
+            self._at_limit_since = None

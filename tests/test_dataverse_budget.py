@@ -1,0 +1,166 @@
+"""The budget mirror: the limits a 429 names, a window that never overflows once they are known, probing for
+the budget of several web servers, and no parallelism cut for a 429 that named its limit."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import pytest
+
+from p2c.dataverse.budget import (
+    PROBE_AFTER_WINDOWS,
+    PROBE_STEP,
+    BudgetMirror,
+    WindowLimit,
+    limit_from_throttling,
+)
+from p2c.dataverse.throttle import UserThrottle
+
+EXECUTION_MESSAGE = (
+    "Combined execution time of incoming requests exceeded limit of 1,200,000  milliseconds over time window "
+    "of 300 seconds. Decrease number of concurrent requests or reduce the duration of requests and try again "
+    "later."
+)
+
+
+def test_the_documented_messages_name_their_limits() -> None:
+    assert limit_from_throttling("0x80072321", EXECUTION_MESSAGE) == WindowLimit("execution", 1200.0, 300.0)
+    assert limit_from_throttling(
+        "0x80072322", "Number of requests exceeded the limit of 6000 over time window of 300 seconds."
+    ) == WindowLimit("requests", 6000.0, 300.0)
+    # the concurrency limit has no window; a message in another wording teaches nothing
+    concurrency = "Number of concurrent requests exceeded the limit of 52."
+    assert limit_from_throttling("0x80072326", concurrency) is None
+    assert limit_from_throttling("0x80072321", "Zu viele Anfragen.") is None
+    assert limit_from_throttling("", EXECUTION_MESSAGE) is None
+
+
+def _mirror_with(spent: list[tuple[float, float]], limit: WindowLimit, typical: float) -> BudgetMirror:
+    mirror = BudgetMirror()
+    for answered_at, seconds in spent:
+        mirror.started(answered_at - seconds, read=False)
+        mirror.answered(answered_at, seconds, read=False)
+    mirror._typical[False] = typical  # the running average, set exactly for the arithmetic below
+    mirror.learn(limit, now=spent[-1][0] if spent else 0.0)
+    return mirror
+
+
+def test_a_request_waits_until_the_window_has_room_when_it_will_be_charged() -> None:
+    limit = WindowLimit("execution", 2.0, 5.0)
+    # 2 s spent: one second at t=1, another at t=2 -> full
+    mirror = _mirror_with([(1.0, 1.0), (2.0, 1.0)], limit, typical=1.0)
+    # at t=3 the service sees 2 s in its window: refused now, and until the entry of t=1 leaves (t=6)
+    assert mirror.wait_s(3.0, read=False) == pytest.approx(3.0)
+    # at t=6 the first entry has left: 1 s spent; one more second fits, whenever it lands
+    assert mirror.wait_s(6.0, read=False) == 0.0
+
+
+def test_a_request_may_go_one_duration_before_the_budget_it_needs_is_free() -> None:
+    limit = WindowLimit("execution", 3.0, 5.0)
+    # 2 s of 3 spent, plus one request of 1 s in flight: the window is full once it lands
+    mirror = _mirror_with([(1.0, 1.0), (2.0, 1.0)], limit, typical=1.0)
+    mirror.started(2.5, read=False)
+    # the service would admit it now (2 < 3), but it would land at t=3.5 into a full window; the entry of
+    # t=1 leaves at t=6, so a request sent at t=5 lands just as the room appears
+    assert mirror.wait_s(2.6, read=False) == pytest.approx(5.0 - 2.6)
+
+
+def test_the_request_count_limit_spaces_the_sends() -> None:
+    mirror = BudgetMirror()
+    mirror.learn(WindowLimit("requests", 3, 1.0), now=0.0)
+    for at in (0.0, 0.1, 0.2):
+        assert mirror.wait_s(at, read=True) == 0.0
+        mirror.started(at, read=True)
+        mirror.answered(at + 0.01, 0.01, read=True)
+    assert mirror.wait_s(0.3, read=True) == pytest.approx(0.7)  # until the send of t=0 leaves the window
+    assert mirror.wait_s(1.0, read=True) == 0.0
+
+
+def _at_limit(mirror: BudgetMirror, now: float) -> float:
+    """Spend the whole 1 s window just before `now`, then ask: the mirror holds the request back."""
+    mirror.started(now - 0.2, read=False)
+    mirror.answered(now - 0.1, 1.0, read=False)
+    return mirror.wait_s(now, read=False)
+
+
+def test_probing_allows_more_after_quiet_windows_and_a_429_takes_it_back() -> None:
+    limit = WindowLimit("execution", 1.0, 1.0)
+    mirror = _mirror_with([], limit, typical=0.5)
+    assert _at_limit(mirror, 10.0) > 0  # held back: the limit is reached (the clock starts)
+    assert _at_limit(mirror, 10.0 + PROBE_AFTER_WINDOWS - 0.5) > 0 and mirror.allowance == 1.0
+    _at_limit(mirror, 10.0 + PROBE_AFTER_WINDOWS)  # PROBE_AFTER_WINDOWS windows at the limit, no 429
+    assert mirror.allowance == pytest.approx(PROBE_STEP)
+    mirror.learn(limit, now=13.0)  # the probe drew a 429: a single web server
+    assert mirror.allowance == 1.0
+    _at_limit(mirror, 13.5)
+    _at_limit(mirror, 13.5 + PROBE_AFTER_WINDOWS)
+    assert mirror.allowance == 1.0  # the next probe waits twice as long
+    _at_limit(mirror, 13.5 + 2 * PROBE_AFTER_WINDOWS)
+    assert mirror.allowance == pytest.approx(PROBE_STEP)
+
+
+def test_a_429_that_names_its_limit_does_not_cut_the_parallelism_one_that_does_not_does() -> None:
+    named = UserThrottle(max_parallel=16, initial_parallel=4)
+    named.observe_dop_hint("8")
+    named.hold_for(0.01)
+    named.on_throttled(limit_from_throttling("0x80072321", EXECUTION_MESSAGE))
+    assert named.limit == 8 and named.budget.active
+    unnamed = UserThrottle(max_parallel=16, initial_parallel=4)
+    unnamed.observe_dop_hint("8")
+    unnamed.hold_for(0.01)
+    unnamed.on_throttled(None)
+    assert unnamed.limit == 4 and not unnamed.budget.active
+
+
+def _service_run(
+    pace: bool, *, requests: int = 200, cost: float = 0.5, latency: float = 0.02
+) -> dict[str, float]:
+    """A model of one user against the service's execution-time window (as `p2c.emulator.limits` applies it:
+    admitted while the finished charges in the window are under the limit, charged when a request ends,
+    429 with a whole-second Retry-After), 8 requests in flight at most. Time steps of 2 ms."""
+    window_s, limit, dop, step = 5.0, 20.0, 8, 0.002
+    mirror = BudgetMirror()
+    charged: deque[tuple[float, float]] = deque()
+    in_flight: list[tuple[float, float]] = []  # (answered at, sent at)
+    now, held_until, done, sent, throttled, worst = 0.0, 0.0, 0, 0, 0, 0.0
+    while done < requests:
+        for answer in [a for a in in_flight if a[0] <= now]:
+            in_flight.remove(answer)
+            charged.append((now - latency, cost))
+            mirror.answered(now, now - answer[1], read=False)
+            done += 1
+        while charged and charged[0][0] <= now - window_s:
+            charged.popleft()
+        total = sum(seconds for _, seconds in charged)
+        worst = max(worst, total) if throttled else worst
+        while sent < requests and now >= held_until and len(in_flight) < dop:
+            if pace and mirror.active and mirror.wait_s(now, read=False) > 0:
+                break
+            if total >= limit:
+                excess, wait = total - limit, 0.0
+                for end, seconds in charged:
+                    excess, wait = excess - seconds, end + window_s - now
+                    if excess < 0:
+                        break
+                held_until, throttled = now + max(1, math.ceil(wait)), throttled + 1
+                if pace:
+                    mirror.learn(WindowLimit("execution", limit, window_s), now)
+                break
+            mirror.started(now, read=False)
+            in_flight.append((now + cost + latency, now))
+            sent += 1
+        now += step
+    return {"seconds": now, "throttled": throttled, "worst_window": worst}
+
+
+def test_against_the_service_model_the_mirror_avoids_holds_and_finishes_sooner() -> None:
+    held = _service_run(pace=False)
+    paced = _service_run(pace=True)
+    # without the mirror every overrun of the window is a whole-second hold; with it, after the first 429
+    # the window stays within the limit (plus the requests in flight when that 429 came)
+    assert paced["throttled"] <= held["throttled"] / 2
+    assert paced["worst_window"] <= 20.0 + 8 * 0.5  # the limit plus what was in flight at the first 429
+    # 200 x 0.5 s of execution at 4 s per second after the first 20 s of credit: 20 s at the very least
+    assert paced["seconds"] < held["seconds"] * 0.97
+    assert paced["seconds"] < 24.5
