@@ -1,6 +1,6 @@
 """The whole chain with the real commands, as `make demo` runs it: p2c sample -> p2c load (three folders) ->
-p2c build, into a fresh DuckDB file. Then the migration's promises are checked on the result, with exact
-figures.
+p2c build, into a fresh DuckDB file (once per session, shared with the upload tests: conftest's sample_build).
+Then the migration's promises are checked on the result, with exact figures.
 
 The sample set is deterministic (`p2c sample`, default seed 7 and scale 40: byte-identical files run after
 run), and its deliberately bad rows are listed in `p2c.sample.dataset`. The expected figures below follow from
@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-from click.testing import Result
+from conftest import SampleBuild, SampleStep
 from typer.testing import CliRunner
 
 import p2c.emulator
@@ -119,7 +121,7 @@ class Chain:
     db: Path
     sample_dir: Path
     target: Path  # the build's dbt artifacts
-    results: dict[str, Result]
+    results: Mapping[str, SampleStep]
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with duckdb.connect(str(self.db), read_only=True) as con:
@@ -140,28 +142,14 @@ class Chain:
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    root = tmp_path_factory.mktemp("chain")
-    db = root / "chain.duckdb"
-    sample_dir = root / "sample"
-    steps = {
-        "sample": ["sample", str(sample_dir)],
-        "load USMF": ["load", str(sample_dir / USMF), "--company", USMF, "--db", str(db)],
-        "load GBSI": ["load", str(sample_dir / GBSI), "--company", GBSI, "--db", str(db)],
-        "load multi-company": ["load", str(sample_dir / "multi-company"), "--db", str(db)],
-        "build": ["build", "--db", str(db)],
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        # dbt's target/ and logs/ go to the tmp dir, not into the project
-        patch.setenv("DBT_TARGET_PATH", str(root / "target"))
-        patch.setenv("DBT_LOG_PATH", str(root / "logs"))
-        runner = CliRunner()
-        results: dict[str, Result] = {}
-        for name, args in steps.items():
-            results[name] = runner.invoke(app, args)
-            if results[name].exit_code != 0:
-                break
-    return Chain(db=db, sample_dir=sample_dir, target=root / "target", results=results)
+def chain(sample_build: SampleBuild) -> Chain:
+    """The session's shared build (conftest's sample_build): every query here is read-only, on that file."""
+    return Chain(
+        db=sample_build.db,
+        sample_dir=sample_build.sample_dir,
+        target=sample_build.target,
+        results=sample_build.steps,
+    )
 
 
 def test_every_command_exits_0(chain: Chain) -> None:
@@ -385,16 +373,20 @@ def test_trace_finds_exactly_one_row_by_its_whole_key_or_its_record_id(chain: Ch
                 trace_row(artifacts, con, table, RowSelector(USMF, ()), graph)
 
 
-def test_trace_of_an_order_line_on_the_command_line(chain: Chain) -> None:
+def test_trace_of_an_order_line_on_the_command_line(chain: Chain, tmp_path: Path) -> None:
     [(order, sequence)] = chain.query(
         "select salesorderid, sequencenumber from dualwrite.salesorderdetail"
         " where msdyn_company = 'USMF' and sequencenumber = 2 order by salesorderid limit 1"
     )
-    args = ["lineage", "trace", "salesorderdetail", USMF, order, str(sequence), "--db", str(chain.db)]
+    # the trace runs `dbt compile` against --db when the build's manifest is older than the project (dbt opens
+    # the file for writing): on a copy, the shared build stays untouched
+    db = tmp_path / chain.db.name
+    shutil.copyfile(chain.db, db)
+    args = ["lineage", "trace", "salesorderdetail", USMF, order, str(sequence), "--db", str(db)]
     traced = CliRunner().invoke(app, [*args, "--target", str(chain.target)], env={"COLUMNS": "300"})
     assert traced.exit_code == 0, traced.output
     assert f"salesorderid={order}, sequencenumber={sequence} (USMF)" in traced.output
-    partial = CliRunner().invoke(app, [*args[:-3], "--db", str(chain.db), "--target", str(chain.target)])
+    partial = CliRunner().invoke(app, [*args[:-3], "--db", str(db), "--target", str(chain.target)])
     assert partial.exit_code == 2
     assert "found by company and salesorderid, sequencenumber" in partial.stderr
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from p2c.contract.artifacts import Relation
-from p2c.contract.dataverse import contract_problems, table_contract
+from p2c.contract.dataverse import Confidence, Lookup, contract_problems, table_contract
 from p2c.errors import ContractError
 
 COLUMNS = ["msdyn_company", "accountnumber", "msdyn_customergroupid", "name", "_source_record_id"]
@@ -103,3 +103,13 @@ def test_a_lookup_without_a_navigation_property_is_refused() -> None:
     del lookups["msdyn_company"]["navigation_property"]
     with pytest.raises(ContractError, match=r"lookup msdyn_company: meta\.dataverse\.navigation_property"):
         table_contract(_relation(_block(lookups=lookups)))
+
+
+def test_a_split_customer_lookup_writes_the_customer_attribute() -> None:
+    def lookup(column: str) -> Lookup:
+        return Lookup(column, "nav", "accounts", ("accountnumber",), Confidence.CONFIRMED)
+
+    assert lookup("customerid_account").attribute == "customerid"
+    assert lookup("parentcustomerid_contact").attribute == "parentcustomerid"
+    assert lookup("msdyn_company").attribute == "msdyn_company"  # not a split lookup
+    assert lookup("transactioncurrencyid").attribute == "transactioncurrencyid"

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pytest
 from click.testing import Result
+from conftest import SAMPLE_BUILD_STEPS, SampleBuild
 from typer.testing import CliRunner
 
 from p2c.cli import app
@@ -30,25 +31,14 @@ CLIENT_ID = "p2c-upload-test"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample set landed and built once for the module: sample -> load x3 -> build."""
-    root = tmp_path_factory.mktemp("upload-build")
-    db = root / "built.duckdb"
-    runner = CliRunner()
-    steps = [
-        ["sample", str(root / "sample")],
-        ["load", str(root / "sample" / "USMF"), "--company", "USMF", "--db", str(db)],
-        ["load", str(root / "sample" / "GBSI"), "--company", "GBSI", "--db", str(db)],
-        ["load", str(root / "sample" / "multi-company"), "--db", str(db)],
-        ["build", "--db", str(db)],
-    ]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("DBT_TARGET_PATH", raising=False)
-        patch.setenv("DBT_LOG_PATH", str(root / "logs"))
-        for args in steps:
-            result = runner.invoke(app, args)
-            assert result.exit_code == 0, (args, result.output)
-    return db
+def built(sample_build: SampleBuild) -> Path:
+    """The sample set landed and built once for the session (sample -> load x3 -> build), shared read-only:
+    every test works on its own copy (_copy_db)."""
+    assert list(sample_build.steps) == list(SAMPLE_BUILD_STEPS)
+    for step in sample_build.steps.values():
+        assert step.exit_code == 0, (step.args, step.output)
+    assert sample_build.db.with_name(sample_build.db.name + ".target").is_dir()  # what _copy_db copies
+    return sample_build.db
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Reliability of `p2c upload` against the local Dataverse emulator, with the real commands as subprocesses.
 
-One build per module (`p2c sample` -> `p2c load` x3 -> `p2c build`, default seed and scale); every test works
-on its own copy of the built DuckDB file and its `<db>.target/` folder, against its own emulator (in a
-thread of this process, seeded from the build, state in the test's folder).
+One build per session (`p2c sample` -> `p2c load` x3 -> `p2c build`, default seed and scale: conftest's
+sample_build, shared read-only); every test works on its own copy of the built DuckDB file and its
+`<db>.target/` folder, against its own emulator (in a thread of this process, seeded from the build, state in
+the test's folder).
 
 * Faults: 10% 429s, 5% 503s, 2% dropped connections, tokens that live a few seconds, 20 ms of latency. The
   upload is killed once with SIGKILL after some results were committed, then the same command is run again
@@ -40,6 +41,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from conftest import SAMPLE_BUILD_STEPS, SampleBuild
 
 from p2c.contract.dataverse import COMPANY_COLUMN, TableContract
 from p2c.emulator.server import RunningEmulator, running_emulator
@@ -61,7 +63,7 @@ REFERENCE_TABLES = {
 }
 
 
-# --- the build, once per module ---------------------------------------------------------------------------
+# --- the build (once per session: conftest's sample_build), the commands as child processes ---------------
 
 
 def _base_env(tmp: Path) -> dict[str, str]:
@@ -90,20 +92,12 @@ def _p2c(*args: str, env: dict[str, str], cwd: Path, out: Path, timeout: float =
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("reliability-build")
-    env = _base_env(root)
-    db = root / "built.duckdb"
-    steps = [
-        ("sample", ["sample", str(root / "sample")]),
-        ("load-usmf", ["load", str(root / "sample" / "USMF"), "--company", "USMF", "--db", str(db)]),
-        ("load-gbsi", ["load", str(root / "sample" / "GBSI"), "--company", "GBSI", "--db", str(db)]),
-        ("load-multi", ["load", str(root / "sample" / "multi-company"), "--db", str(db)]),
-        ("build", ["build", "--db", str(db)]),
-    ]
-    for name, args in steps:
-        code = _p2c(*args, env=env, cwd=root, out=root / name, timeout=600)
-        assert code == 0, f"p2c {name} exited {code}: {(root / (name + '.stderr')).read_text()[-2000:]}"
+def built(sample_build: SampleBuild) -> Path:
+    """The session's shared build, read-only: every workspace copies it (_copy_build) before writing."""
+    db = sample_build.db
+    assert list(sample_build.steps) == list(SAMPLE_BUILD_STEPS)
+    for name, step in sample_build.steps.items():
+        assert step.exit_code == 0, f"p2c {name} exited {step.exit_code}: {step.output[-2000:]}"
     assert db.with_name(db.name + ".target").is_dir()
     return db
 

@@ -54,6 +54,13 @@ class Lookup:
     confidence: Confidence
     note: str = ""
 
+    @property
+    def attribute(self) -> str:
+        """The Dataverse lookup attribute the column writes: the model splits a polymorphic customer lookup
+        per target table (`customerid_account`, `customerid_contact`), and both write `customerid`."""
+        split = _LOOKUP_NAME.match(self.column)
+        return self.column.removesuffix(split.group(1)) if split and split.group(1) else self.column
+
 
 @dataclass(frozen=True)
 class TableContract:

@@ -161,10 +161,7 @@ class RowPreparer:
         """The environment's relationship for the lookup; the model contract's navigation property when the
         environment's metadata has none for it (or cannot be read), said in the run's notes."""
         table = self.contract.table
-        attributes = {lookup.column}
-        for suffix in ("_account", "_contact"):
-            if lookup.column.endswith(suffix):
-                attributes.add(lookup.column.removesuffix(suffix))
+        attributes = {lookup.column, lookup.attribute}
         candidates = []
         try:
             for relation in self.client.metadata.lookups(table):
@@ -217,15 +214,13 @@ class RowPreparer:
         except (DataverseError, P2CError) as error:
             where = f"{table}.{lookup.column}: {why}; its target {lookup.target_entity_set}"
             raise P2CError(f"{where}: {error}") from None
-        polymorphic = lookup.column.endswith(("_account", "_contact")) and lookup.column != COMPANY_COLUMN
-        attribute = lookup.column.rsplit("_", 1)[0] if polymorphic else lookup.column
         self._note(
             f"{table}.{lookup.column}: {why}: the model contract's navigation property "
             f"{lookup.navigation_property} is used"
         )
         return Binding(
             column=lookup.column,
-            attribute=attribute,
+            attribute=lookup.attribute,
             navigation_property=lookup.navigation_property,
             entity_set=target.entity_set_name,
             target_table=target.logical_name,

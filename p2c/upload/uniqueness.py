@@ -70,7 +70,7 @@ def unique_rules(client: DataverseClient, contract: TableContract) -> tuple[list
     table = contract.table
     # lookup columns are read as `_<name>_value`: the environment's, and the contract's (its default)
     lookups = {COMPANY_COLUMN, *contract.lookups}
-    lookups |= {c.rsplit("_", 1)[0] for c in contract.lookups if c.endswith(("_account", "_contact"))}
+    lookups |= {lookup.attribute for lookup in contract.lookups.values()}
     # without the environment's, the contract's lookups stand in (the binding says so in the notes)
     with contextlib.suppress(DataverseError):
         lookups |= {r.referencing_attribute for r in client.metadata.lookups(table)}
