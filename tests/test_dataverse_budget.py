@@ -78,9 +78,10 @@ def test_the_request_count_limit_spaces_the_sends() -> None:
 
 
 def _at_limit(mirror: BudgetMirror, now: float) -> float:
-    """Spend the whole 1 s window just before `now`, then ask: the mirror holds the request back."""
-    mirror.started(now - 0.2, read=False)
-    mirror.answered(now - 0.1, 1.0, read=False)
+    """Spend the whole 1 s window just before `now` (two requests of the typical 0.5 s), then ask."""
+    for _ in range(2):
+        mirror.started(now - 0.6, read=False)
+        mirror.answered(now - 0.1, 0.5, read=False)
     return mirror.wait_s(now, read=False)
 
 
@@ -97,7 +98,16 @@ def test_probing_allows_more_after_quiet_windows_and_a_429_takes_it_back() -> No
     _at_limit(mirror, 13.5 + PROBE_AFTER_WINDOWS)
     assert mirror.allowance == 1.0  # the next probe waits twice as long
     _at_limit(mirror, 13.5 + 2 * PROBE_AFTER_WINDOWS)
-    assert mirror.allowance == pytest.approx(PROBE_STEP)
+    smaller = 1 + (PROBE_STEP - 1) / 2
+    assert mirror.allowance == pytest.approx(smaller)  # and with half the step
+    # that probe holds through its (doubled) interval without a 429: the next is twice as bold, and the one
+    # after it comes after the first interval again
+    _at_limit(mirror, 13.6 + 2 * PROBE_AFTER_WINDOWS)
+    _at_limit(mirror, 13.61 + 4 * PROBE_AFTER_WINDOWS)
+    assert mirror.allowance == pytest.approx(smaller * PROBE_STEP)
+    _at_limit(mirror, 13.71 + 4 * PROBE_AFTER_WINDOWS)
+    _at_limit(mirror, 13.72 + 5 * PROBE_AFTER_WINDOWS)
+    assert mirror.allowance == pytest.approx(smaller * PROBE_STEP * (1 + (PROBE_STEP - 1) * 2))
 
 
 def test_a_429_that_names_its_limit_does_not_cut_the_parallelism_one_that_does_not_does() -> None:

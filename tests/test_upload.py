@@ -351,6 +351,38 @@ def test_an_alternate_key_another_record_already_has_is_a_conflict(stage: Stage)
     assert number in conflicts[record_id]["reason"] and other in conflicts[record_id]["reason"]
 
 
+def test_an_environment_key_on_a_column_the_model_lacks_is_checked_too(stage: Stage) -> None:
+    """The GAB key `msdyn_contactwithnocompany` (`msdyn_contacthasnocompany`, `msdyn_contactpersonid`) names
+    a column the models do not make: it is read from the environment as it is, so an exported contact that
+    would get the contact person id of another company-less contact is a conflict, not a failed write."""
+    [(record_id, person)] = stage.query(
+        "select lower(_source_record_id), msdyn_contactpersonid from dualwrite.contact"
+        " where msdyn_company = 'USMF' order by msdyn_contactpersonid limit 1"
+    )
+    no_company = "192360000"  # True (dualwrite-target-schema.md)
+    api = _api(stage)
+    marked = api.patch(
+        f"{stage.emulator.service_root}contacts({record_id})",
+        json={"msdyn_contacthasnocompany": int(no_company)},
+        headers={"If-Match": "*"},
+    )
+    assert marked.status_code == 204, marked.text
+    made = api.post(
+        f"{stage.emulator.service_root}contacts",
+        json={"lastname": "made after the export", "msdyn_contactpersonid": person,
+              "msdyn_contacthasnocompany": int(no_company)},
+    )  # fmt: skip
+    assert made.status_code == 204, made.text
+    other = made.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")").lower()
+    _, contact = _plan(stage, "contact")
+    assert not [note for note in contact["notes"] if "is not checked" in note], contact["notes"]
+    conflicts = {r["record_id"]: r for r in contact["rows"] if r["action"] == "conflict"}
+    assert list(conflicts) == [record_id]
+    assert conflicts[record_id]["code"] == "p2c:key_conflict"
+    assert "msdyn_contactwithnocompany" in conflicts[record_id]["reason"]
+    assert other in conflicts[record_id]["reason"]
+
+
 def test_a_contract_key_the_environment_does_not_have_is_reported(stage: Stage) -> None:
     """The model contract's alternate key is a documented default: when the environment's keys differ, the
     plan says so (on stderr and in the plan) and checks the environment's keys."""

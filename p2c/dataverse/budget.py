@@ -18,9 +18,10 @@ overrunning it and stopping; the initial burst (an empty window) and the `x-ms-d
 
 The limits are per web server, and a load with the affinity cookie off is spread over all of them, so the
 budget of one server may be too little. The mirror therefore probes: after `PROBE_AFTER_WINDOWS` windows at
-its limit without a 429 it allows `PROBE_STEP` times more; a 429 takes it back to the last allowance that
-held and doubles the wait before the next probe. On a single server that costs one 429 now and then; on
-several it finds their combined budget.
+its limit without a 429 it allows `PROBE_STEP` times more. A 429 takes it back to the last allowance that
+held, doubles the wait before the next probe and halves the step; a probe that held doubles the step. On a
+single server that costs a 429 now and then, rarer and smaller each time; on several it finds their combined
+budget in a few probes.
 
 Not thread-safe by itself: `UserThrottle` calls it under its lock."""
 
@@ -37,7 +38,8 @@ _EXECUTION = re.compile(r"limit of ([\d,.]+)\s*milliseconds over time window of 
 _REQUESTS = re.compile(r"limit of ([\d,.]+) over time window of ([\d.]+) seconds", re.I)
 
 PROBE_AFTER_WINDOWS = 2  # windows at the limit without a 429 before allowing more
-PROBE_STEP = 1.25  # how much more a probe allows
+PROBE_STEP = 1.25  # how much more the first probe allows
+MIN_STEP, MAX_STEP = 1.05, 2.0
 MAX_ALLOWANCE = 64.0  # beyond this the budget is not what limits the load
 HISTORY_S = 600.0  # kept before any limit is known (the documented window is 300 s)
 _SMOOTHING = 0.2  # weight of the newest duration in the running average per kind
@@ -77,6 +79,7 @@ class BudgetMirror:
         self.allowance = 1.0  # multiple of the stated limits allowed (probing for several web servers)
         self._held_allowance = 1.0  # the last allowance that ran a window without a 429
         self._probe_after = PROBE_AFTER_WINDOWS
+        self._step = PROBE_STEP
         self._at_limit_since: float | None = None  # when the mirror last started holding requests back
         self._spent: deque[tuple[float, float]] = deque()  # (answered at, seconds) of finished requests
         self._spent_total = 0.0
@@ -93,6 +96,7 @@ class BudgetMirror:
         if self.allowance > self._held_allowance:
             self.allowance = self._held_allowance
             self._probe_after *= 2
+            self._step = max(MIN_STEP, 1 + (self._step - 1) / 2)
         self.limits[limit.kind] = limit
         self._at_limit_since = None
 
@@ -180,6 +184,9 @@ class BudgetMirror:
             return
         probe_due = now - self._at_limit_since >= self._probe_after * self._window()
         if probe_due and self.allowance < MAX_ALLOWANCE:
+            if self.allowance > self._held_allowance:  # the last probe held: probe sooner and bolder
+                self._probe_after = PROBE_AFTER_WINDOWS
+                self._step = min(MAX_STEP, 1 + (self._step - 1) * 2)
             self._held_allowance = self.allowance
-            self.allowance *= PROBE_STEP
+            self.allowance *= self._step
             self._at_limit_since = None

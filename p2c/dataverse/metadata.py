@@ -8,6 +8,8 @@
   name (dual-write's company lookup is `msdyn_Company` on some tables, `msdyn_company` on others), and a
   polymorphic lookup (`customerid`, `parentcustomerid`) has one relationship per target table.
 * Alternate keys: `EntityDefinitions(LogicalName='x')/Keys` (`KeyAttributes`, `EntityKeyIndexStatus`).
+* Columns and their types: `EntityDefinitions(LogicalName='x')/Attributes` (`LogicalName`, `AttributeType`):
+  a lookup (`Lookup`, `Customer`, `Owner`) is read as `_<name>_value`, any other column by its name.
 * Whether a table supports a bulk message: `sdkmessagefilters` filtered by message name and table, the
   probe Microsoft documents ("You should test"); a non-empty answer means supported."""
 
@@ -129,6 +131,20 @@ class MetadataCache:
         raise UsageError(
             f"{logical_name}.{lookup_column} can point to several tables ({targets}): say which one",
         )
+
+    def attributes(self, logical_name: str) -> dict[str, str]:
+        """Every column of a table and its `AttributeType` (String, Picklist, Lookup, ...)."""
+
+        def load() -> dict[str, str]:
+            path = f"{self._definition(logical_name)}/Attributes?" + query_string(
+                {"$select": "LogicalName,AttributeType"}
+            )
+            return {
+                str(item["LogicalName"]): str(item.get("AttributeType") or "")
+                for item in self._client.iter_pages(path, what=f"columns of {logical_name}")
+            }
+
+        return self._cached(("attributes", logical_name.lower()), load)
 
     def keys(self, logical_name: str) -> tuple[EntityKey, ...]:
         """The table's alternate keys."""

@@ -60,6 +60,9 @@ class Collision:
     other_id: str
 
 
+LOOKUP_TYPES = {"Lookup", "Customer", "Owner"}  # AttributeType of the columns read as `_<name>_value`
+
+
 def read_name(attribute: str, lookups: set[str]) -> str:
     return f"_{attribute}_value" if attribute in lookups else attribute
 
@@ -74,6 +77,10 @@ def unique_rules(client: DataverseClient, contract: TableContract) -> tuple[list
     # without the environment's, the contract's lookups stand in (the binding says so in the notes)
     with contextlib.suppress(DataverseError):
         lookups |= {r.referencing_attribute for r in client.metadata.lookups(table)}
+    columns: dict[str, str] = {}  # the environment's columns and their types, where it lists them
+    with contextlib.suppress(DataverseError):
+        columns = client.metadata.attributes(table)
+    lookups |= {name for name, kind in columns.items() if kind in LOOKUP_TYPES}
     try:
         keys = [(k.logical_name or k.schema_name, k.key_attributes) for k in client.metadata.keys(table)]
     except DataverseError as error:
@@ -93,12 +100,15 @@ def unique_rules(client: DataverseClient, contract: TableContract) -> tuple[list
     else:
         source = "environment"
     rules = []
-    known = lookups | set(contract.columns)
+    # a column the models do not make is read as the environment lists it (the GAB keys'
+    # `msdyn_contacthasnocompany`): the update does not write it, so its current value is what counts;
+    # a column neither the model nor the environment's metadata knows would fail the whole chunk's read
+    known = lookups | set(contract.columns) | set(columns)
     for name, attributes in keys:
         unknown = [a for a in attributes if a not in known]
-        if unknown:  # reading it would fail the whole chunk's read
+        if unknown:
             notes.append(f"{table}: key {name} is not checked: {', '.join(unknown)} is neither a column of "
-                         "the model nor a lookup in the environment's metadata")  # fmt: skip
+                         "the model nor of the environment's metadata")  # fmt: skip
             continue
         rules.append(UniqueRule(name, tuple(read_name(a, lookups) for a in attributes), KEY_CONFLICT, source))
     scope = PARTY_SCOPES.get(table)
