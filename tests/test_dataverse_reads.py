@@ -176,3 +176,18 @@ def test_reference_resolver_caches_and_binds(populated: FakeDataverse) -> None:
     assert bind("parentcustomerid_account", "accounts", company) == {
         "parentcustomerid_account@odata.bind": f"/accounts({company})"
     }
+
+
+def test_a_read_of_the_default_number_of_ids_fits_in_a_get_url() -> None:
+    """The longest primary id column the uploader reads by (salesorderdetailid) at the default ids per GET,
+    on a long environment URL: under Dataverse's 32,768-character URL limit, with room to spare."""
+    from p2c.dataverse.odata import ids_filter, query_string
+    from p2c.dataverse.options import ClientOptions
+
+    ids = [uuid.uuid4() for _ in range(ClientOptions().ids_per_query)]
+    columns = ["salesorderdetailid", "_msdyn_company_value", "sequencenumber", "msdyn_linenumber"]
+    url = (
+        "https://contoso-production-environment.crm4.dynamics.com/api/data/v9.2/salesorderdetails?"
+        + query_string({"$select": ",".join(columns), "$filter": ids_filter("salesorderdetailid", ids)})
+    )
+    assert len(url) < 24_000, len(url)

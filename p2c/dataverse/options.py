@@ -47,7 +47,10 @@ class ClientOptions:
     batch_size: int = 100
     bulk_mode: BulkMode = BulkMode.AUTO
     page_size: int = 5000
-    ids_per_query: int = 100
+    # Reads by id count against the same request budget as the writes (6,000 per 5 minutes): 250 ids per
+    # GET, not 100, leave more of it to the writes (measured: 70-74% -> 77% of the benchmark's ceiling);
+    # the URL stays well under the 32,768-character limit (tests/test_dataverse_reads.py)
+    ids_per_query: int = 250
     # MSCRM.BypassBusinessLogicExecution: "", "CustomSync", "CustomAsync" or "CustomSync,CustomAsync"
     bypass_business_logic: str = ""
     # MSCRM.SuppressCallbackRegistrationExpanderJob: true (no Power Automate flow runs for these writes)
