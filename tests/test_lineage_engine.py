@@ -290,3 +290,32 @@ def test_a_column_the_parent_lacks_is_reported_not_guessed(tiny: dict[str, Path]
     )
     broken = compute_lineage(artifacts)
     assert broken.errors == {"main.stg_customers": "unknown column raw.customers.numbr"}
+
+
+def test_the_lineage_of_a_build_is_computed_once_and_recomputed_when_the_build_changes(
+    tiny: dict[str, Path], graph: LineageGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`p2c lineage trace` keeps the traced graph beside the build's manifest: the same build reads it back
+    equal to a fresh computation, a changed manifest is traced again."""
+    import p2c.lineage.graph as graph_module
+
+    target = tmp_path / "target"
+    shutil.copytree(tiny["target"], target)
+    first = graph_module.cached_lineage(load_artifacts(target))
+    assert (target / graph_module.CACHE_FILE).is_file()
+    assert (first.edges, first.errors, first.columns) == (graph.edges, graph.errors, graph.columns)
+
+    def not_again(artifacts: object) -> LineageGraph:
+        raise AssertionError("the lineage of an unchanged build was traced again")
+
+    monkeypatch.setattr(graph_module, "compute_lineage", not_again)
+    again = graph_module.cached_lineage(load_artifacts(target))
+    assert (again.edges, again.errors, again.columns) == (graph.edges, graph.errors, graph.columns)
+    assert again.relations.keys() == graph.relations.keys()
+
+    manifest_path = target / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["metadata"]["invocation_id"] = "another build"
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(AssertionError, match="traced again"):
+        graph_module.cached_lineage(load_artifacts(target))

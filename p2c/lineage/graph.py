@@ -6,9 +6,14 @@ dbt var), with the SQL of every step inside the model and a kind. Edges of all m
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import sqlglot
@@ -32,6 +37,7 @@ JOIN = "join"
 VALUE_KINDS = (PASS_THROUGH, RENAME, TRANSFORMATION, CONSTANT, CONFIGURATION, LOOKUP)
 VAR_RELATION = "var"
 STEP_SEPARATOR = "  <-  "
+CACHE_FILE = "p2c_lineage.json"  # beside the build's manifest.json (see `cached_lineage`)
 
 
 @dataclass(frozen=True)
@@ -350,6 +356,47 @@ def compute_lineage(artifacts: Artifacts) -> LineageGraph:
             graph.errors[relation.name] = "; ".join(dict.fromkeys(warnings.messages))[:2000]
             continue
         graph.edges.extend(edges)
+    return graph
+
+
+def _cache_key(artifacts: Artifacts) -> str:
+    """What the lineage is made of: the manifest and catalog as loaded, the code that traces, sqlglot."""
+    digest = hashlib.sha256()
+    for part in (artifacts.manifest, artifacts.catalog):
+        digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    here = Path(__file__).parent
+    for module in ("graph.py", "schema.py", "jinja_vars.py"):
+        digest.update((here / module).read_bytes())
+    digest.update(version("sqlglot").encode())
+    return digest.hexdigest()
+
+
+def cached_lineage(artifacts: Artifacts) -> LineageGraph:
+    """`compute_lineage`, kept in the build's target folder: tracing every model's SQL takes seconds, and a
+    `p2c lineage trace` of the same build needs the same graph. Keyed by everything it is made of, so a
+    changed build, catalog or tracing code recomputes it; a folder that cannot be written only costs time."""
+    key = _cache_key(artifacts)
+    path = artifacts.target_dir / CACHE_FILE
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if cached["key"] == key:
+            return LineageGraph(
+                relations=artifacts.relations(),
+                columns={name: list(columns) for name, columns in cached["columns"].items()},
+                edges=[Edge(**edge) for edge in cached["edges"]],
+                errors=dict(cached["errors"]),
+            )
+    graph = compute_lineage(artifacts)
+    with contextlib.suppress(OSError):
+        scratch = path.with_name(path.name + ".tmp")
+        document = {
+            "key": key,
+            "columns": graph.columns,
+            "edges": [asdict(edge) for edge in graph.edges],
+            "errors": graph.errors,
+        }
+        scratch.write_text(json.dumps(document), encoding="utf-8")
+        scratch.replace(path)
     return graph
 
 

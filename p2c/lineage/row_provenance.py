@@ -22,7 +22,7 @@ from p2c.errors import UsageError
 from p2c.lineage.audit_tables import REJECT_COLUMNS, excel_row, read_rejects
 from p2c.lineage.column_evidence import preferred_headers, vocabulary_headers
 from p2c.lineage.column_paths import trace_column
-from p2c.lineage.graph import LineageGraph, compute_lineage
+from p2c.lineage.graph import LineageGraph, cached_lineage
 from p2c.lineage.landed_headers import landed_from
 from p2c.output import Column, OutputFormat, cell_text, emit_csv, emit_json, print_table, stdout_console
 
@@ -127,7 +127,7 @@ def trace_row(
     if table not in contracts:
         raise TraceError(f"no table {TARGET_SCHEMA}.{table}; known: {', '.join(contracts)}")
     contract = contracts[table]
-    graph = graph or compute_lineage(artifacts)
+    graph = graph or cached_lineage(artifacts)
     relation = contract.relation.name
     condition, params, words = _where(contract, selector)
     cursor = con.execute(f"select * from {contract.relation.sql_name} where {condition} limit 2", params)
