@@ -417,12 +417,15 @@ def _land_workbook(
     for sheet in sheets:
         result = LoadResult(**{**base.__dict__, "sheet": sheet.name, "sheet_index": sheet.index})
         results.append(result)
+        if found and sheet.index == found[0]:
+            result.status = LoadStatus.SKIPPED
+            result.error = f"metadata sheet of a Dynamics export of table {found[1].table}"
+            if sheet.visible:
+                result.error += " (made visible: Dynamics writes it very hidden)"
+            continue
         if not sheet.visible or not sheet.header:
             result.status = LoadStatus.SKIPPED
-            if found and sheet.index == found[0]:
-                result.error = f"metadata sheet of a Dynamics export of table {found[1].table}"
-            else:
-                result.error = "hidden sheet" if not sheet.visible else "empty sheet"
+            result.error = "hidden sheet" if not sheet.visible else "empty sheet"
             continue
         described = metadata is not None and _matches_metadata(sheet.header, metadata)
         if metadata is not None and not described and sheet.index not in exports:
@@ -470,9 +473,10 @@ def _land_workbook(
 
 
 def _find_metadata(sheets: list[Sheet]) -> tuple[int, ExportMetadata] | None:
-    """The sheet index and content of Dynamics' metadata sheet (hidden, A1 in its format), if any."""
-    for sheet in sheets:
-        if sheet.visible or not sheet.header or parse_metadata_cell(sheet.header[0]) is None:
+    """The sheet index and content of Dynamics' metadata sheet (A1 in its format), if any: the very hidden
+    one Dynamics writes first, else one a user made visible (Excel lets a macro or a tool unhide it)."""
+    for sheet in sorted(sheets, key=lambda s: s.visible):
+        if not sheet.header or parse_metadata_cell(sheet.header[0]) is None:
             continue
         rows: list[list[str | None]] = [list(sheet.header)]
         rows += [list(row.values()) for row in sheet.data.to_pylist()]

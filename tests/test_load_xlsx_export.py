@@ -42,8 +42,10 @@ def write_export(
     choice_rows: Sequence[Sequence[str]] = (),
     user_sheets: Sequence[tuple[int, str, Sequence[Sequence[str]]]] = (),
     table: bool = True,
+    metadata_visible: bool = False,
 ) -> Path:
-    """A workbook like Dynamics' export; `user_sheets` (position, name, rows) are sheets a user added."""
+    """A workbook like Dynamics' export; `user_sheets` (position, name, rows) are sheets a user added;
+    `metadata_visible`: the metadata sheet as a user who unhid it left it."""
     book = xlsxwriter.Workbook(str(path))
     order: list[tuple[int, str]] = [(10, "data"), (20, "meta")] + [
         (pos, f"user{i}") for i, (pos, _, _) in enumerate(user_sheets)
@@ -65,7 +67,8 @@ def write_export(
             meta.write_string(0, 0, a1)
             for r, labels in enumerate(choice_rows, start=1):
                 meta.write_row(r, 0, labels)
-            meta.very_hidden()
+            if not metadata_visible:
+                meta.very_hidden()
         elif what.startswith("user"):
             _, name, cells = user_sheets[int(what[4:])]
             user = book.add_worksheet(name)
@@ -217,6 +220,26 @@ def test_a_language_the_vocabulary_does_not_know_lands_with_exact_names(
         "select accountid, rowchecksum, modifiedon, name, telephone1, address1_city, address1_country, "
         "_source_row from raw.account"
     ) == [(*rows[0], 1)]
+
+
+def test_a_metadata_sheet_a_user_made_visible_still_names_the_columns(
+    tmp_path: Path, load_run: Run, load_query: Query
+) -> None:
+    """Unhidden (by a macro or a tool), the metadata sheet is still recognised by its A1: the export lands
+    with exact names, the metadata sheet is skipped as such, not as "no known column"."""
+    header = ["(Nicht ändern) Konto", "Kontoname", "HT-Kontonummer"]
+    pairs = [("accountid", header[0]), ("name", header[1]), ("so_htaccountnumber", header[2])]
+    rows = [["a-1", "Fourth Coffee", "HT-1"]]
+    path = write_export(
+        tmp_path / "Konten.xlsx", "Konten", header, rows, metadata_a1("account", pairs), metadata_visible=True
+    )
+    [landed, skipped] = load_run(path)
+    assert (landed.entity, landed.detected_by, landed.unknown_headers) == ("account", "metadata sheet", [])
+    assert (skipped.sheet, skipped.status) == ("hiddenSheet", "skipped")
+    assert skipped.error == (
+        "metadata sheet of a Dynamics export of table account (made visible: Dynamics writes it very hidden)"
+    )
+    assert load_query("select accountid, name, so_htaccountnumber from raw.account") == [tuple(rows[0])]
 
 
 def test_entity_option_contradicting_the_metadata_fails(
