@@ -376,9 +376,8 @@ def cached_lineage(artifacts: Artifacts) -> LineageGraph:
     `p2c lineage trace` of the same build needs the same graph. Keyed by everything it is made of, so a
     changed build, catalog or tracing code recomputes it; a folder that cannot be written only costs time."""
     key = _cache_key(artifacts)
-    path = artifacts.target_dir / CACHE_FILE
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        cached = json.loads(path.read_text(encoding="utf-8"))
+        cached = json.loads((artifacts.target_dir / CACHE_FILE).read_text(encoding="utf-8"))
         if cached["key"] == key:
             return LineageGraph(
                 relations=artifacts.relations(),
@@ -387,17 +386,24 @@ def cached_lineage(artifacts: Artifacts) -> LineageGraph:
                 errors=dict(cached["errors"]),
             )
     graph = compute_lineage(artifacts)
+    store_lineage(artifacts, graph, key)
+    return graph
+
+
+def store_lineage(artifacts: Artifacts, graph: LineageGraph, key: str | None = None) -> None:
+    """Keep `graph` (computed from `artifacts`) for `cached_lineage`; the audit pack, which always traces
+    afresh, leaves it for the traces an auditor runs next."""
+    path = artifacts.target_dir / CACHE_FILE
+    document = {
+        "key": key or _cache_key(artifacts),
+        "columns": graph.columns,
+        "edges": [asdict(edge) for edge in graph.edges],
+        "errors": graph.errors,
+    }
     with contextlib.suppress(OSError):
         scratch = path.with_name(path.name + ".tmp")
-        document = {
-            "key": key,
-            "columns": graph.columns,
-            "edges": [asdict(edge) for edge in graph.edges],
-            "errors": graph.errors,
-        }
         scratch.write_text(json.dumps(document), encoding="utf-8")
         scratch.replace(path)
-    return graph
 
 
 def graph_as_records(graph: LineageGraph) -> list[dict[str, Any]]:
