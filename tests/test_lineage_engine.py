@@ -313,16 +313,6 @@ def test_the_lineage_of_a_build_is_computed_once_and_recomputed_when_the_build_c
     assert (again.edges, again.errors, again.columns) == (graph.edges, graph.errors, graph.columns)
     assert again.relations.keys() == graph.relations.keys()
 
-    (target / graph_module.CACHE_FILE).unlink()
-    from p2c.lineage.pack_contents import build_audit
-
-    monkeypatch.setattr(graph_module, "compute_lineage", lambda artifacts: graph)
-    monkeypatch.setattr("p2c.lineage.pack_contents.compute_lineage", lambda artifacts: graph)
-    build_audit(load_artifacts(target))  # the pack traces afresh and leaves the graph for the traces
-    monkeypatch.setattr(graph_module, "compute_lineage", not_again)
-    after_pack = graph_module.cached_lineage(load_artifacts(target))
-    assert (after_pack.edges, after_pack.errors) == (graph.edges, graph.errors)
-
     manifest_path = target / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["metadata"]["invocation_id"] = "another build"

@@ -391,8 +391,8 @@ def cached_lineage(artifacts: Artifacts) -> LineageGraph:
 
 
 def store_lineage(artifacts: Artifacts, graph: LineageGraph, key: str | None = None) -> None:
-    """Keep `graph` (computed from `artifacts`) for `cached_lineage`; the audit pack, which always traces
-    afresh, leaves it for the traces an auditor runs next."""
+    """Keep `graph` (computed from `artifacts`) beside them for `cached_lineage`. (The audit pack traces
+    afresh on a private `dbt docs generate` with its catalog: a graph of other artifacts, not kept.)"""
     path = artifacts.target_dir / CACHE_FILE
     document = {
         "key": key or _cache_key(artifacts),

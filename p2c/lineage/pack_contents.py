@@ -28,7 +28,7 @@ from p2c.lineage.declarations import (
     declared,
     target_relations,
 )
-from p2c.lineage.graph import LineageGraph, compute_lineage, store_lineage
+from p2c.lineage.graph import LineageGraph, compute_lineage
 from p2c.lineage.landed_headers import Landed, read_landed
 
 HEADER = "header"
@@ -119,7 +119,6 @@ def _path_tests(own: list[GuardingTest], hops: list[Hop]) -> list[GuardingTest]:
 
 def build_audit(artifacts: Artifacts, db_path: Path | None = None, schema: str = TARGET_SCHEMA) -> AuditPack:
     graph = compute_lineage(artifacts)
-    store_lineage(artifacts, graph)  # the traces an auditor runs after the pack read it
     findings = check_declarations(graph, schema)
     rules = read_rules(artifacts)
     tests = guarding_tests(artifacts, graph)
