@@ -448,13 +448,9 @@ PARTS = [
 TABLE_PARTS = {"xl/tables/table.xml", "xl/worksheets/_rels/sheet2.xml.rels"}
 
 
-def test_the_generated_package_has_dynamics_raw_shape(tmp_path: Path) -> None:
-    """Guards the generator itself: a change drifting towards what Excel writes would test nothing."""
-    parts = read_parts(export(tmp_path / FILE_NAME))
-    assert sorted(parts) == PARTS
-    assert all(data.startswith(b"\xef\xbb\xbf<?xml") for data in parts.values())
-    types = parts["[Content_Types].xml"].decode("utf-8")
-    assert f'<Default Extension="xml" ContentType="{CT}.sheet.main+xml" />' in types
+def _assert_sheets_as_dynamics_orders_them(parts: dict[str, bytes]) -> None:
+    """Both shapes: the data sheet first, in sheet2.xml; the very hidden metadata sheet in sheet.xml;
+    absolute relationship targets."""
     workbook = parts["xl/workbook.xml"].decode("utf-8")
     assert workbook.index(f'name="{VIEW}" sheetId="1" r:id="dataSheet"') < workbook.index(
         'name="hiddenSheet" sheetId="2" state="veryHidden"'
@@ -462,6 +458,16 @@ def test_the_generated_package_has_dynamics_raw_shape(tmp_path: Path) -> None:
     rels = parts["xl/_rels/workbook.xml.rels"].decode("utf-8")
     assert 'Target="/xl/worksheets/sheet2.xml" Id="dataSheet"' in rels
     assert 'Target="/xl/worksheets/sheet.xml" Id="hiddenDataSheet"' in rels
+
+
+def test_the_generated_package_has_dynamics_raw_shape(tmp_path: Path) -> None:
+    """Guards the generator itself: a change drifting towards what Excel writes would test nothing."""
+    parts = read_parts(export(tmp_path / FILE_NAME))
+    assert sorted(parts) == PARTS
+    assert all(data.startswith(b"\xef\xbb\xbf<?xml") for data in parts.values())
+    types = parts["[Content_Types].xml"].decode("utf-8")
+    assert f'<Default Extension="xml" ContentType="{CT}.sheet.main+xml" />' in types
+    _assert_sheets_as_dynamics_orders_them(parts)
     data = parts["xl/worksheets/sheet2.xml"].decode("utf-8")
     assert f'<x:c r="A2" s="1" t="inlineStr"><x:is><x:t>{ID_1}</x:t></x:is></x:c>' in data
     assert '<x:c r="D1" s="1" t="inlineStr"><x:is><x:t xml:space="preserve"> Full Name</x:t>' in data
@@ -487,13 +493,7 @@ def test_the_loose_variant_departs_from_the_raw_shape_only_where_it_says(tmp_pat
     assert '<Default Extension="xml" ContentType="application/xml" />' in types
     assert f'<Override PartName="/xl/workbook.xml" ContentType="{CT}.sheet.main+xml" />' in types
     assert "table" not in types
-    workbook = parts["xl/workbook.xml"].decode("utf-8")
-    assert workbook.index(f'name="{VIEW}" sheetId="1" r:id="dataSheet"') < workbook.index(
-        'name="hiddenSheet" sheetId="2" state="veryHidden"'
-    )
-    rels = parts["xl/_rels/workbook.xml.rels"].decode("utf-8")
-    assert 'Target="/xl/worksheets/sheet2.xml" Id="dataSheet"' in rels
-    assert 'Target="/xl/worksheets/sheet.xml" Id="hiddenDataSheet"' in rels
+    _assert_sheets_as_dynamics_orders_them(parts)
     assert 'formatCode="yyyy-mm-dd hh:mm"' in parts["xl/styles.xml"].decode("utf-8")
     data = parts["xl/worksheets/sheet2.xml"].decode("utf-8")
     assert f'<x:c r="A2" t="inlineStr"><x:is><x:t>{ID_1}</x:t></x:is></x:c>' in data
