@@ -34,6 +34,19 @@ def test_the_documented_messages_name_their_limits() -> None:
     assert limit_from_throttling("0x80072326", concurrency) is None
     assert limit_from_throttling("0x80072321", "Zu viele Anfragen.") is None
     assert limit_from_throttling("", EXECUTION_MESSAGE) is None
+    assert limit_from_throttling("0x80072321", EXECUTION_MESSAGE.replace("1,200,000", "1.200.000")) is None
+
+
+def test_before_any_limit_is_known_the_history_stays_bounded() -> None:
+    """A load that is never throttled keeps only the last HISTORY_S seconds of answers, not all of them."""
+    from p2c.dataverse.budget import HISTORY_S
+
+    mirror = BudgetMirror()
+    for second in range(int(3 * HISTORY_S)):
+        mirror.started(float(second), read=False)
+        mirror.answered(second + 0.5, 0.5, read=False)
+    assert not mirror.active
+    assert len(mirror._spent) <= HISTORY_S + 1 and len(mirror._sent) <= HISTORY_S + 1
 
 
 def _mirror_with(spent: list[tuple[float, float]], limit: WindowLimit, typical: float) -> BudgetMirror:

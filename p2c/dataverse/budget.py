@@ -55,20 +55,19 @@ class WindowLimit:
 
 
 def limit_from_throttling(code: str, message: str) -> WindowLimit | None:
-    """The limit a 429's error names (execution time or number of requests), or None."""
-    if code.lower() == EXECUTION_TIME_CODE:
-        found = _EXECUTION.search(message)
-        if found:
-            return WindowLimit("execution", _number(found.group(1)) / 1000, float(found.group(2)))
-    if code.lower() == REQUEST_COUNT_CODE:
-        found = _REQUESTS.search(message)
-        if found:
-            return WindowLimit("requests", _number(found.group(1)), float(found.group(2)))
-    return None
-
-
-def _number(text: str) -> float:
-    return float(text.replace(",", ""))
+    """The limit a 429's error names (execution time or number of requests), or None (also for figures
+    written otherwise than the documented `1,200,000`: a guess would pace the load wrongly)."""
+    kind, pattern, unit = {
+        EXECUTION_TIME_CODE: ("execution", _EXECUTION, 1000.0),
+        REQUEST_COUNT_CODE: ("requests", _REQUESTS, 1.0),
+    }.get(code.lower(), ("", None, 1.0))
+    found = pattern.search(message) if pattern else None
+    if found is None:
+        return None
+    try:
+        return WindowLimit(kind, float(found.group(1).replace(",", "")) / unit, float(found.group(2)))
+    except ValueError:  # "1.200.000"
+        return None
 
 
 class BudgetMirror:
@@ -143,6 +142,7 @@ class BudgetMirror:
         self._in_flight[read].append(now)
 
     def answered(self, now: float, seconds: float, *, read: bool) -> None:
+        self._expire(now)  # also before any limit is known: the history stays one window long
         if self._in_flight[read]:
             self._in_flight[read].popleft()  # the oldest of its kind: an estimate needs no more
         self._spent.append((now, seconds))

@@ -386,16 +386,16 @@ def cached_lineage(artifacts: Artifacts) -> LineageGraph:
                 errors=dict(cached["errors"]),
             )
     graph = compute_lineage(artifacts)
-    store_lineage(artifacts, graph, key)
+    _store_lineage(artifacts, graph, key)
     return graph
 
 
-def store_lineage(artifacts: Artifacts, graph: LineageGraph, key: str | None = None) -> None:
-    """Keep `graph` (computed from `artifacts`) beside them for `cached_lineage`. (The audit pack traces
-    afresh on a private `dbt docs generate` with its catalog: a graph of other artifacts, not kept.)"""
+def _store_lineage(artifacts: Artifacts, graph: LineageGraph, key: str) -> None:
+    """Keep `graph` beside the artifacts it was computed from. (The audit pack traces afresh on a private
+    `dbt docs generate` with its catalog: a graph of other artifacts, not kept.)"""
     path = artifacts.target_dir / CACHE_FILE
     document = {
-        "key": key or _cache_key(artifacts),
+        "key": key,
         "columns": graph.columns,
         "edges": [asdict(edge) for edge in graph.edges],
         "errors": graph.errors,
