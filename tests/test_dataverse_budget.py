@@ -49,6 +49,21 @@ def test_before_any_limit_is_known_the_history_stays_bounded() -> None:
     assert len(mirror._spent) <= HISTORY_S + 1 and len(mirror._sent) <= HISTORY_S + 1
 
 
+def test_a_request_is_counted_at_the_fastest_of_its_kind_not_at_the_queueing_it_waited_through() -> None:
+    """The same UpdateMultiple waits 0.50 to 0.85 s depending on what else is in flight; the service charges
+    the 0.5 s of work. Reads are counted apart: their short waits do not make a write look cheap."""
+    mirror = BudgetMirror()
+    waits = [0.5 + 0.05 * (i % 8) for i in range(32)]
+    for i, wait in enumerate(waits):
+        mirror.started(float(i), read=True)
+        mirror.answered(i + 0.02, 0.02, read=True)
+        mirror.started(float(i), read=False)
+        mirror.answered(i + wait, wait, read=False)
+    reads = 32 * 0.02
+    assert sum(waits) == pytest.approx(21.6)
+    assert 32 * 0.5 + reads <= mirror._spent_total <= 32 * 0.56 + reads
+
+
 def _mirror_with(spent: list[tuple[float, float]], limit: WindowLimit, typical: float) -> BudgetMirror:
     mirror = BudgetMirror()
     for answered_at, seconds in spent:
@@ -137,11 +152,12 @@ def test_a_429_that_names_its_limit_does_not_cut_the_parallelism_one_that_does_n
 
 
 def _service_run(
-    pace: bool, *, requests: int = 200, cost: float = 0.5, latency: float = 0.02
+    pace: bool, *, requests: int = 200, cost: float = 0.5, latency: float = 0.02, charged_share: float = 1.0
 ) -> dict[str, float]:
     """A model of one user against the service's execution-time window (as `p2c.emulator.limits` applies it:
     admitted while the finished charges in the window are under the limit, charged when a request ends,
-    429 with a whole-second Retry-After), 8 requests in flight at most. Time steps of 2 ms."""
+    429 with a whole-second Retry-After), 8 requests in flight at most. Time steps of 2 ms. Each request
+    takes `cost` on the server, of which the service charges `charged_share` (the rest is waiting)."""
     window_s, limit, dop, step = 5.0, 20.0, 8, 0.002
     mirror = BudgetMirror()
     charged: deque[tuple[float, float]] = deque()
@@ -150,7 +166,7 @@ def _service_run(
     while done < requests:
         for answer in [a for a in in_flight if a[0] <= now]:
             in_flight.remove(answer)
-            charged.append((now - latency, cost))
+            charged.append((now - latency, cost * charged_share))
             mirror.answered(now, now - answer[1], read=False)
             done += 1
         while charged and charged[0][0] <= now - window_s:
@@ -187,3 +203,14 @@ def test_against_the_service_model_the_mirror_avoids_holds_and_finishes_sooner()
     # 200 x 0.5 s of execution at 4 s per second after the first 20 s of credit: 20 s at the very least
     assert paced["seconds"] < held["seconds"] * 0.97
     assert paced["seconds"] < 24.5
+
+
+def test_a_mirror_that_counts_dearer_than_the_service_takes_its_measure_from_the_429() -> None:
+    """The client waits 0.52 s for a request the service charges 0.375 s: counting wall time alone, the
+    mirror would hold back with a quarter of the budget unused and finish little sooner than when the
+    service charges the whole 0.5 s. At the first 429 the service says full while the mirror counts a third
+    more, and from then on that is the mirror's limit: the same requests take about a quarter less time."""
+    cheaper = _service_run(pace=True, charged_share=0.75)
+    whole = _service_run(pace=True, charged_share=1.0)
+    assert cheaper["seconds"] < whole["seconds"] * 0.85
+    assert cheaper["throttled"] <= 6

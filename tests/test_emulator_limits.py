@@ -143,3 +143,34 @@ def test_latency_and_token_lifetime(tmp_path: Path) -> None:
         assert time.monotonic() - began >= 0.15
         time.sleep(1.1)
         assert session.get(emulator.service_root + "WhoAmI", headers=headers).status_code == 401
+
+
+def test_the_most_records_of_a_run_are_the_rate_over_whole_windows_and_a_burst_into_the_last() -> None:
+    # 20 s of execution per 5 s, 5 ms per record, 8 requests of 100 in flight: 800 records/s
+    limits = Limits(requests=100, window=5.0, execution=20.0, concurrency=52, cost_ms=5.0, dop=8)
+    rate = limits.ceiling_records_per_second(batch_size=100, parallel=8)
+    assert rate == 800
+    for windows in (1, 2, 5):
+        assert limits.most_records(5.0 * windows, batch_size=100, parallel=8) == pytest.approx(
+            rate * 5 * windows
+        )
+    # 1.5 s into the sixth window: 8 in flight charge 12 s of the next 20
+    assert limits.most_records(26.5, batch_size=100, parallel=8) == pytest.approx((5 * 20 + 12) * 200)
+    # 3 s into it the burst has the whole window's 20 s
+    assert limits.most_records(28.0, batch_size=100, parallel=8) == pytest.approx(6 * 20 * 200)
+    # single requests: the request count binds (100 per window, one record each)
+    assert limits.most_records(26.5, batch_size=1, parallel=8) == 600
+    # fewer in flight than the budget needs: they bind in every window
+    assert limits.most_records(10.0, batch_size=100, parallel=2) == pytest.approx(2 * 10 * 200)
+
+
+def test_the_least_time_of_a_job_is_the_inverse_of_the_most_records_of_a_run() -> None:
+    limits = Limits(requests=100, window=5.0, execution=20.0, concurrency=52, cost_ms=5.0, dop=8)
+    # 20,000 records = 100 s of execution: four whole windows (80 s), then 20 s at 8 s per second
+    assert limits.least_seconds(20_000, batch_size=100, parallel=8) == pytest.approx(22.5)
+    for records in (1, 999, 4_000, 20_000, 55_555):
+        seconds = limits.least_seconds(records, batch_size=100, parallel=8)
+        assert limits.most_records(seconds, batch_size=100, parallel=8) == pytest.approx(records)
+        assert limits.most_records(seconds * 0.99, batch_size=100, parallel=8) < records
+    # one record per request: 100 requests per window bind, not the execution time
+    assert limits.least_seconds(450, batch_size=1, parallel=8) == pytest.approx(20.0)

@@ -67,6 +67,44 @@ class Limits:
             self.requests / self.window * batch_size,
         )
 
+    def most_records(self, seconds: float, batch_size: int = 1, parallel: int | None = None) -> float:
+        """The most records one user can have written `seconds` after its first request: the ceiling of a
+        run, not of a rate. Cut the run into windows from its start: each whole window holds at most
+        `execution` seconds of charges (and no more than `parallel` requests in flight charge in it: each
+        charges its own duration) and `requests` requests; the part-window after them at most what
+        `parallel` requests in flight charge in that time, and the request count of one window. So a run
+        of whole windows can do exactly `ceiling_records_per_second` times its length, and a run that ends
+        part-way into a window a little more (the burst of its last part-window).
+
+        A request is admitted while the finished charges of the window are under the limit, so the
+        requests in flight at that moment can take the window over it; that overrun is not counted here:
+        the ceiling is what the limits allow, not what their enforcement lets slip through."""
+        in_flight = min(parallel or self.concurrency, self.concurrency)
+        whole, rest = divmod(max(0.0, seconds), self.window)
+        by_requests = (whole + (1 if rest > 0 else 0)) * self.requests * batch_size
+        if self.cost_ms <= 0:
+            return float(by_requests)
+        execution = whole * min(self.execution, in_flight * self.window) + min(
+            self.execution, in_flight * rest
+        )
+        return min(execution * 1000 / self.cost_ms, float(by_requests))
+
+    def least_seconds(self, records: int, batch_size: int = 1, parallel: int | None = None) -> float:
+        """The least time in which one user can write `records`: the inverse of `most_records`, so the
+        ceiling of a job (its fastest possible run) rather than of a rate. The whole windows it needs, and
+        the burst of `parallel` requests in flight that writes the rest into the last one."""
+        if records <= 0:
+            return 0.0
+        in_flight = min(parallel or self.concurrency, self.concurrency)
+        requests = math.ceil(records / batch_size)
+        by_requests = (math.ceil(requests / self.requests) - 1) * self.window
+        if self.cost_ms <= 0:
+            return by_requests
+        needed = records * self.cost_ms / 1000
+        per_window = min(self.execution, in_flight * self.window)
+        whole = math.ceil(needed / per_window) - 1
+        return max(by_requests, whole * self.window + (needed - whole * per_window) / in_flight)
+
 
 def parse_limits(spec: str | None) -> Limits:
     """`requests=600,window=10,...`; unknown names or bad numbers are a UsageError."""
