@@ -672,9 +672,13 @@ def main() -> None:
                 )
             )
     if "batch" in figures:
-        steady, bounded = of_ceiling(figures["batch"], limits, 1)
+        steady, fastest = of_ceiling(figures["batch"], limits, 1)
         verdicts.append(
-            ("(a) p2c $batch >= 90% of the ceiling", f"{bounded:.0%} (steady: {steady:.0%})", bounded >= 0.9)
+            (
+                "(a) p2c $batch >= 90% of the ceiling",
+                f"{steady:.0%} of {steady1:,.0f} records/s (fastest possible run: {fastest:.0%} of its time)",
+                steady >= 0.9,
+            )
         )
     if "p2c" in figures and "perrow" in figures:
         ratio = figures["p2c"].rate / figures["perrow"].rate
@@ -684,11 +688,11 @@ def main() -> None:
         verdicts.append(("(c) p2c faster than Microsoft's SDK", f"{ratio:.2f}x", ratio > 1))
     if "p2c" in figures and "users" in figures:
         ratio = figures["users"].rate / figures["p2c"].rate
-        steady, bounded = of_ceiling(figures["users"], limits, 2)
+        steady, _ = of_ceiling(figures["users"], limits, 2)
         verdicts.append(
             (
                 "(d) 2 users >= 1.8x 1 user",
-                f"{ratio:.2f}x (2 users at {bounded:.0%} of their ceiling)",
+                f"{ratio:.2f}x (2 users at {steady:.0%} of their ceiling)",
                 ratio >= 1.8,
             )
         )
