@@ -569,13 +569,14 @@ def ceiling(limits: str, users: int) -> tuple[float, float]:
 
 
 def of_ceiling(figure: Figure, limits: str, users: int) -> tuple[float, float]:
-    """(rows/s against the steady rate, the least time any client could take for the same rows against the
-    run's time). The second is the verdict: `Limits.least_seconds`, each user writing its share."""
+    """(rows/s against the steady rate: the verdict of (a); the least time any client could take for the
+    same rows, each user writing its share (`Limits.least_seconds`), against the run's time)."""
     from p2c.emulator.limits import parse_limits
 
     parsed = parse_limits(limits)
-    steady, _ = ceiling(limits, users)
-    least = parsed.least_seconds(math.ceil(figure.done / users), P2C_BATCH, min(parsed.dop, P2C_PARALLEL))
+    parallel = min(parsed.dop, P2C_PARALLEL)
+    steady = parsed.ceiling_records_per_second(P2C_BATCH, parallel) * users
+    least = parsed.least_seconds(math.ceil(figure.done / users), P2C_BATCH, parallel)
     return figure.rate / steady, least / figure.seconds
 
 

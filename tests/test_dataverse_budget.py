@@ -60,7 +60,7 @@ def test_a_request_is_counted_at_the_fastest_of_its_kind_not_at_the_queueing_it_
         mirror.started(float(i), read=False)
         mirror.answered(i + wait, wait, read=False)
     reads = 32 * 0.02
-    assert sum(waits) == pytest.approx(21.6)
+    # counted at the waits, the writes alone would be 21.6 s
     assert 32 * 0.5 + reads <= mirror._spent_total <= 32 * 0.56 + reads
 
 

@@ -21,8 +21,8 @@ does not bill. The queueing varies from request to request and is sometimes almo
 counted at its own wait or at the fastest eighth of the recent answers of its kind, whichever is less
 (measured against the emulator's charges: a GET of 250 ids waited 104 ms at the median for 17 ms charged,
 its fastest eighth 34 ms; an UpdateMultiple of 100 rows 537 ms for 511 ms, its fastest eighth 519 ms). An
-execution-time 429 then corrects the account as a whole: when the service says full, the mirror's count
-of that moment is its limit from then on (see `learn`).
+execution-time 429 then corrects the account as a whole: when the service says full while the mirror
+counts more, the mirror's limit becomes a little under what it counted (see `learn`).
 
 The limits are per web server, and a load with the affinity cookie off is spread over all of them, so the
 budget of one server may be too little. The mirror therefore probes: after `PROBE_AFTER_WINDOWS` windows at
