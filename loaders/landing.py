@@ -36,11 +36,11 @@ from loaders.headers import (
     plan_columns,
 )
 from loaders.metadata import ExportMetadata, parse_metadata_cell, parse_metadata_sheet
-from loaders.raw_schema import FILES_SCHEMA, rebuild_entity_view
+from loaders.raw_schema import FILES_SCHEMA, LANDING_ROW_GROUP_SIZE, rebuild_entity_view
 from loaders.sniff import SAMPLE_BYTES, FileTypeError, detect_file_type, normalize_encoding, sniff_text
 from loaders.sql import quote_identifier, quote_literal, scalar
 from loaders.vocabulary import choice_columns, exported_entities, known_columns
-from loaders.xlsx_reader import Sheet, read_workbook
+from loaders.xlsx_reader import PendingWorkbook, Sheet, read_workbook
 
 DUCKDB_ENCODINGS = {"utf-8", "utf-8-sig"}
 # Dynamics' export sheet starts with the record id, row checksum and modified-on columns, headed so.
@@ -127,7 +127,7 @@ def load_file(
     path: Path,
     load_id: str,
     options: LoadOptions,
-    workbook: Future[list[Sheet]] | None = None,
+    workbook: PendingWorkbook | None = None,
 ) -> list[LoadResult]:
     """Land one file; return one result per landed sheet (one for a CSV), or a single failed/unchanged one.
     `workbook` is the workbook already being parsed in a thread, if the caller started that."""
@@ -209,7 +209,7 @@ def _land_in_transaction(
     options: LoadOptions,
     size: int,
     hashing: Future[str] | None,
-    workbook: Future[list[Sheet]] | None,
+    workbook: PendingWorkbook | None,
 ) -> list[LoadResult]:
     attempt = _CsvAttempt(exact=options.force_exact_csv)
     started_at = started[1]
@@ -455,7 +455,9 @@ def _land_workbook(
         plan = plan_columns(result.entity, sheet.header, exact)
         _describe_plan(result, plan)
         table = _new_table_name(result.entity, sheet.index)
-        con.register("_p2c_incoming", sheet.data)
+        # in batches of a row group: DuckDB then scans and writes them in parallel (see raw_schema)
+        batches = sheet.data.to_batches(max_chunksize=LANDING_ROW_GROUP_SIZE)
+        con.register("_p2c_incoming", pa.Table.from_batches(batches, schema=sheet.data.schema))
         try:
             con.execute(
                 f"create table {FILES_SCHEMA}.{quote_identifier(table)} as "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +17,14 @@ import duckdb
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from loaders import early_read
 from loaders.discover import discover
 from loaders.errors import LoaderError
 from loaders.landing import SIGINT_RECEIVED, LoadOptions, LoadResult, LoadStatus, load_file, new_load_id
-from loaders.raw_schema import ensure_landing_zone
+from loaders.raw_schema import connect_landing_zone, ensure_landing_zone
 from loaders.sniff import ZIP_MAGIC
 from loaders.sql import scalar
-from loaders.xlsx_reader import Sheet, read_workbook
+from loaders.xlsx_reader import PendingWorkbook, read_workbook
 
 # Files smaller than this load in well under a second: a progress bar would only flicker.
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024
@@ -77,7 +78,7 @@ def load_paths(
     load_id = new_load_id()
     results: list[LoadResult] = []
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(db_path))
+    con = connect_landing_zone(db_path)
     prefetch = WorkbookPrefetch(con)
     previous_handler = _catch_sigint()
     try:
@@ -118,11 +119,12 @@ class WorkbookPrefetch:
     """Parse the next .xlsx file in a worker thread while DuckDB lands the current file.
 
     Only workbooks whose size matches no landed file are parsed ahead: any other one may be unchanged,
-    and then its hash alone decides, without parsing it."""
+    and then its hash alone decides, without parsing it. A parse the console script started before the
+    CLI was imported (loaders.early_read) is taken over as it is."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2c-xlsx")
-        self._pending: dict[Path, Future[list[Sheet]]] = {}
+        self._pending: dict[Path, PendingWorkbook] = {}
         landed = scalar(
             con,
             "select count(*) from information_schema.tables"
@@ -135,12 +137,16 @@ class WorkbookPrefetch:
         for path in paths:
             if path in self._pending or not path.is_file():
                 continue
+            early = early_read.take(path)
+            if early is not None:
+                self._pending[path] = early
+                continue
             with path.open("rb") as handle:
                 is_zip = handle.read(len(ZIP_MAGIC)) == ZIP_MAGIC
             if is_zip and path.stat().st_size not in self._landed_sizes:
                 self._pending[path] = self._executor.submit(read_workbook, path)
 
-    def take(self, path: Path) -> Future[list[Sheet]] | None:
+    def take(self, path: Path) -> PendingWorkbook | None:
         return self._pending.pop(path, None)
 
     def close(self) -> None:
