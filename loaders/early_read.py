@@ -32,8 +32,7 @@ class EarlyParse:
     """A workbook being parsed in its own thread; `result()` waits for its sheets (or raises its error).
 
     The thread is not a daemon: a process that exits before it is done waits for it (calamine's thread must
-    not be stopped in the middle). calamine's cells are freed in that thread after the sheets are handed
-    over, while the loader already writes them."""
+    not be stopped in the middle)."""
 
     def __init__(self, path: Path) -> None:
         self._done = threading.Event()
@@ -43,16 +42,14 @@ class EarlyParse:
         self._thread.start()
 
     def _parse(self, path: Path) -> None:
-        parsed: list[object] = []
         try:
             from loaders.xlsx_reader import read_workbook  # here, so that the caller goes on meanwhile
 
-            self._sheets = read_workbook(path, parsed)
+            self._sheets = read_workbook(path)
         except BaseException as error:  # handed to whoever asks for the result
             self._error = error
         finally:
             self._done.set()
-            parsed.clear()
 
     def result(self) -> list[Sheet]:
         self._done.wait()

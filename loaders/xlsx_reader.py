@@ -45,10 +45,7 @@ class WorkbookError(LoaderError):
     """A zip file that is not a readable .xlsx workbook."""
 
 
-def read_sheets(path: Path, parsed: list[object] | None = None) -> Iterator[Sheet]:
-    """The sheets in workbook order. With `parsed`, calamine's cells of each sheet are kept there instead of
-    being freed once the sheet is in Arrow: freeing them takes ~30 ms for 200k x 12 cells, which a caller
-    in a hurry does after it has handed the sheets on (loaders.early_read)."""
+def read_sheets(path: Path) -> Iterator[Sheet]:
     try:
         reader = fastexcel.read_excel(str(path))
     except Exception as error:  # fastexcel raises its own exception types per failure
@@ -57,8 +54,6 @@ def read_sheets(path: Path, parsed: list[object] | None = None) -> Iterator[Shee
     tables = _tables_by_sheet(reader)
     for index, name in enumerate(reader.sheet_names):
         sheet = reader.load_sheet(index, header_row=None, dtypes="string")
-        if parsed is not None:
-            parsed.append(sheet)
         # pyarrow (~0.1 s to import) only now: `p2c load` starts this parse before the CLI's own imports
         # (loaders.early_read), and the parse should not wait for it
         import pyarrow as pa
@@ -86,7 +81,7 @@ def _tables_by_sheet(reader: fastexcel.ExcelReader) -> dict[str, tuple[str, ...]
         return {}
 
 
-def read_workbook(path: Path, parsed: list[object] | None = None) -> list[Sheet]:
+def read_workbook(path: Path) -> list[Sheet]:
     """All sheets at once: the loader parses the next workbook in a thread while DuckDB lands the current
-    one (calamine releases the GIL while it parses). `parsed` as in read_sheets."""
-    return list(read_sheets(path, parsed))
+    one (calamine releases the GIL while it parses)."""
+    return list(read_sheets(path))

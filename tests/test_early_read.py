@@ -77,9 +77,9 @@ def test_the_load_takes_over_the_early_parse(
     parsed: list[Path] = []
     real = xlsx_reader.read_workbook
 
-    def counting(workbook: Path, *kept: list[object] | None) -> list[xlsx_reader.Sheet]:
+    def counting(workbook: Path) -> list[xlsx_reader.Sheet]:
         parsed.append(workbook)
-        return real(workbook, *kept)
+        return real(workbook)
 
     for module in (xlsx_reader, load, landing):
         monkeypatch.setattr(module, "read_workbook", counting)
