@@ -64,6 +64,26 @@ def test_a_request_is_counted_at_the_fastest_of_its_kind_not_at_the_queueing_it_
     assert 32 * 0.5 + reads <= mirror._spent_total <= 32 * 0.56 + reads
 
 
+def test_a_refused_request_is_not_counted_and_does_not_make_its_kind_look_cheap() -> None:
+    """A 429 comes back in milliseconds and the service charged nothing for it: counting its wait would add
+    to the window and pull the estimate of a write's charge down to the 429's few milliseconds."""
+    mirror = BudgetMirror()
+    for i in range(16):
+        mirror.started(float(i), read=False)
+        mirror.answered(i + 0.5, 0.5, read=False)
+    spent, typical = mirror._spent_total, mirror._typical[False]
+    for i in range(16):
+        mirror.started(16.0 + i * 0.01, read=False)
+    for i in range(16):
+        mirror.answered(16.01 + i * 0.01, 0.005, read=False, charged=False)
+    assert mirror._spent_total == pytest.approx(spent)
+    assert mirror._typical[False] == pytest.approx(typical)
+    assert not mirror._in_flight[False]  # the refused requests are no longer in flight either
+    mirror.started(17.0, read=False)
+    mirror.answered(17.5, 0.5, read=False)
+    assert mirror._spent_total == pytest.approx(spent + 0.5)  # counted at its own wait, not at a 429's
+
+
 def _mirror_with(spent: list[tuple[float, float]], limit: WindowLimit, typical: float) -> BudgetMirror:
     mirror = BudgetMirror()
     for answered_at, seconds in spent:

@@ -172,17 +172,22 @@ class BudgetMirror:
         self._sent.append(now)
         self._in_flight[read].append(now)
 
-    def answered(self, now: float, seconds: float, *, read: bool) -> None:
+    def answered(self, now: float, seconds: float, *, read: bool, charged: bool = True) -> None:
+        """A request sent with `started` has its answer after `seconds`. An uncharged one (a 429: the
+        service refused it before doing any work) leaves the requests in flight and counts nothing: its
+        quick answer would also pull the estimate of its kind's charge down."""
         self._expire(now)  # also before any limit is known: the history stays one window long
         if self._in_flight[read]:
             self._in_flight[read].popleft()  # the oldest of its kind: an estimate needs no more
+        if not charged:
+            return
         recent = self._recent[read]
         recent.append(seconds)
-        charged = min(seconds, sorted(recent)[len(recent) // 8])  # about the fastest eighth of its kind
-        self._spent.append((now, charged))
-        self._spent_total += charged
+        counted = min(seconds, sorted(recent)[len(recent) // 8])  # about the fastest eighth of its kind
+        self._spent.append((now, counted))
+        self._spent_total += counted
         typical = self._typical[read]
-        self._typical[read] = charged if typical == 0 else typical + _SMOOTHING * (charged - typical)
+        self._typical[read] = counted if typical == 0 else typical + _SMOOTHING * (counted - typical)
 
     def _window(self) -> float:
         return max((limit.window_s for limit in self.limits.values()), default=HISTORY_S)

@@ -141,8 +141,14 @@ class UserChannel:
                     response = self.session.request(
                         method, url, data=body, headers=request_headers, auth=BearerAuth(token)
                     )
-                finally:
+                except BaseException:
+                    # a dropped request may have run on the server: counted as charged
                     self.throttle.answered(read=read, seconds=time.monotonic() - sent_at)
+                    raise
+                # a refused request (429) did no work: the service does not charge it
+                self.throttle.answered(
+                    read=read, seconds=time.monotonic() - sent_at, charged=response.status_code != 429
+                )
             except requests.exceptions.SSLError as exc:
                 if is_certificate_failure(exc):  # an untrusted certificate stays untrusted: no retry
                     raise DataverseTerminalError(

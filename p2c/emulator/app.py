@@ -445,8 +445,7 @@ class EmulatorApp:
             if ids is None:
                 rows = list(txn.scan(table.logical_name))
             else:
-                found = (txn.get(table.logical_name, i) for i in dict.fromkeys(ids))
-                rows = sorted((row for row in found if row is not None), key=lambda row: row.seq)
+                rows = txn.get_many(table.logical_name, ids)
             views = [(row, self.records.view(table, row)) for row in rows]
             # rows found by their ids already match a filter made only of those ids: evaluating each of
             # 100 `or` terms on each of 100 rows again would cost more than the rest of the request

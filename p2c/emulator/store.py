@@ -3,12 +3,17 @@
 Records are stored as JSON per (table, id) with a version number (the ETag); alternate keys live in their own
 table under a UNIQUE constraint, so uniqueness holds even across threads. Every write runs inside
 `Store.transaction()`: one writer at a time (a process lock plus SQLite's `BEGIN IMMEDIATE`), rolled back as a
-whole on any error, which is what makes bulk messages and change sets all-or-nothing. Reads from other
-processes (tests, `EmulatorState`) are safe because the file is in WAL mode."""
+whole on any error, which is what makes bulk messages and change sets all-or-nothing. Reads
+(`Store.reading()`) do not take that lock: each runs in a read transaction on a connection of its own, a
+snapshot of what is committed, beside the writer (the file is in WAL mode). A real service's GET does not
+queue behind another request's write either, and a client that paces itself by the time its answers take
+would otherwise count that queueing as work. Reads from other processes (tests, `EmulatorState`) are safe
+for the same reason."""
 
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
 import time
@@ -92,15 +97,40 @@ class Txn:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
         self.modified_at = ""
+        # Kept per transaction, so that a bulk message's rows cost two or three statements each instead of
+        # five: the records read (a lookup's target is read once, not once per row; dropped when written),
+        # the version counter (read once, stored at the end) and the write log (one insert at the end).
+        self._rows: dict[tuple[str, str], Row | None] = {}
+        self._version: int | None = None
+        self._version_dirty = False
+        self._writes: list[tuple[float, str, str, str, str]] = []
 
     # --- reads ---------------------------------------------------------------------------------------
     def get(self, entity: str, record_id: str) -> Row | None:
+        key = (entity, record_id.lower())
+        if key in self._rows:
+            return self._rows[key]
         found = self._db.execute(
             "SELECT entity, id, version, data, seq, createdon, modifiedon FROM records WHERE "
             "entity=? AND id=?",
-            (entity, record_id.lower()),
+            key,
         ).fetchone()
-        return _row(found) if found else None
+        row = self._rows[key] = _row(found) if found else None
+        return row
+
+    def get_many(self, entity: str, record_ids: list[str]) -> list[Row]:
+        """The records of these ids that exist, in the table's order (one query per 500 ids)."""
+        rows: list[Row] = []
+        wanted = list(dict.fromkeys(i.lower() for i in record_ids))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            found = self._db.execute(
+                "SELECT entity, id, version, data, seq, createdon, modifiedon FROM records WHERE "
+                f"entity=? AND id IN ({','.join('?' * len(chunk))})",
+                (entity, *chunk),
+            ).fetchall()
+            rows.extend(_row(f) for f in found)
+        return sorted(rows, key=lambda row: row.seq)
 
     def scan(self, entity: str) -> Iterator[Row]:
         cursor = self._db.execute(
@@ -124,11 +154,27 @@ class Txn:
 
     # --- writes --------------------------------------------------------------------------------------
     def next_version(self) -> int:
-        found = self._db.execute(
-            "INSERT INTO counters(name, value) VALUES ('version', 1000) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value"
-        ).fetchone()
-        return int(found[0])
+        if self._version is None:
+            found = self._db.execute(
+                "INSERT INTO counters(name, value) VALUES ('version', 1000) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value"
+            ).fetchone()
+            self._version = int(found[0])
+        else:
+            self._version += 1
+            self._version_dirty = True
+        return self._version
+
+    def finish(self) -> None:
+        """Store what the transaction kept in memory; called before it commits."""
+        if self._version_dirty:
+            self._db.execute("UPDATE counters SET value=? WHERE name='version'", (self._version,))
+            self._version_dirty = False
+        if self._writes:
+            self._db.executemany(
+                "INSERT INTO writes(at, entity, id, operation, client_id) VALUES (?,?,?,?,?)", self._writes
+            )
+            self._writes.clear()
 
     def insert(self, entity: str, record_id: str, data: dict[str, Any], client_id: str) -> int:
         version = self.next_version()
@@ -137,6 +183,7 @@ class Txn:
             "INSERT INTO records(entity, id, version, data, createdon, modifiedon) VALUES (?,?,?,?,?,?)",
             (entity, record_id.lower(), version, json.dumps(data, sort_keys=True), now, now),
         )
+        self._rows.pop((entity, record_id.lower()), None)
         self._log(entity, record_id, "create", client_id)
         return version
 
@@ -147,12 +194,14 @@ class Txn:
             "UPDATE records SET version=?, data=?, modifiedon=? WHERE entity=? AND id=?",
             (version, json.dumps(data, sort_keys=True), self.modified_at, entity, record_id.lower()),
         )
+        self._rows.pop((entity, record_id.lower()), None)
         self._log(entity, record_id, "update", client_id)
         return version
 
     def delete(self, entity: str, record_id: str, client_id: str) -> None:
         self._db.execute("DELETE FROM records WHERE entity=? AND id=?", (entity, record_id.lower()))
         self._db.execute("DELETE FROM key_index WHERE entity=? AND id=?", (entity, record_id.lower()))
+        self._rows.pop((entity, record_id.lower()), None)
         self._log(entity, record_id, "delete", client_id)
 
     def set_keys(
@@ -187,10 +236,7 @@ class Txn:
         )
 
     def _log(self, entity: str, record_id: str, operation: str, client_id: str) -> None:
-        self._db.execute(
-            "INSERT INTO writes(at, entity, id, operation, client_id) VALUES (?,?,?,?,?)",
-            (time.time(), entity, record_id.lower(), operation, client_id),
-        )
+        self._writes.append((time.time(), entity, record_id.lower(), operation, client_id))
 
     # --- tokens (only their SHA-256 is stored, never the token) ---------------------------------------
     def save_token(self, token_sha256: str, client_id: str, expires_at: float) -> None:
@@ -224,13 +270,18 @@ class Store:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.executescript(SCHEMA_SQL)
         self._lock = threading.RLock()
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()  # idle read connections
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()  # not the writer's lock: a read must not wait for a write
 
     @contextmanager
     def transaction(self) -> Iterator[Txn]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
+            txn = Txn(self._db)
             try:
-                yield Txn(self._db)
+                yield txn
+                txn.finish()
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -238,9 +289,22 @@ class Store:
 
     @contextmanager
     def reading(self) -> Iterator[Txn]:
-        with self._lock:
-            yield Txn(self._db)
+        """A snapshot of the committed state, without waiting for a write in progress."""
+        try:
+            connection = self._readers.get_nowait()
+        except queue.Empty:
+            connection = connect(self.path)
+            with self._opened_lock:
+                self._opened.append(connection)
+        connection.execute("BEGIN")  # one snapshot for every statement of this read
+        try:
+            yield Txn(connection)
+        finally:
+            connection.execute("COMMIT")
+            self._readers.put(connection)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._opened_lock:
+            for connection in self._opened:
+                connection.close()
             self._db.close()
