@@ -124,7 +124,8 @@ class UserThrottle:
         with self._lock:
             now = time.monotonic()
             if limit is not None:
-                self.budget.learn(limit, now)
+                # the 429s of requests already in flight at the first one are the same event
+                self.budget.learn(limit, now, first=now >= self._event_until)
                 self._event_until = max(self._event_until, self._blocked_until, now)
                 return
             if now < self._event_until:

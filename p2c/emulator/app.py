@@ -324,11 +324,7 @@ class EmulatorApp:
         self, table: Table, row: Row, select: list[str] | None, prefer: Mapping[str, str]
     ) -> dict[str, Any]:
         annotations = "odata.include-annotations" in prefer
-        view = self.records.view(table, row, annotations=annotations)
-        if select is None:
-            return view
-        keep = {"@odata.etag", table.primary_key, *select}
-        return {k: v for k, v in view.items() if k in keep or (annotations and k.split("@")[0] in keep)}
+        return self.records.view(table, row, annotations=annotations, select=select)
 
     def _create(
         self,
@@ -446,15 +442,20 @@ class EmulatorApp:
                 rows = list(txn.scan(table.logical_name))
             else:
                 rows = txn.get_many(table.logical_name, ids)
-            views = [(row, self.records.view(table, row)) for row in rows]
             # rows found by their ids already match a filter made only of those ids: evaluating each of
-            # 100 `or` terms on each of 100 rows again would cost more than the rest of the request
+            # 100 `or` terms on each of 100 rows again would cost more than the rest of the request (and
+            # their whole views are made only when a filter or an order needs them)
+            views: list[tuple[Row, dict[str, Any] | None]]
+            if (node is not None and ids is None) or order:
+                views = [(row, self.records.view(table, row)) for row in rows]
+            else:
+                views = [(row, None) for row in rows]
             if node is not None and ids is None:
-                kept = []
-                for row, view in views:
-                    if evaluate(node, partial(self._value, txn, table, view)):
-                        kept.append((row, view))
-                views = kept
+                views = [
+                    (row, view)
+                    for row, view in views
+                    if evaluate(node, partial(self._value, txn, table, view or {}))
+                ]
         for name, descending in reversed(order):
             views.sort(key=partial(_order_key, name), reverse=descending)
         total = len(views)
@@ -671,8 +672,8 @@ def repr_key(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _order_key(name: str, item: tuple[Row, dict[str, Any]]) -> tuple[bool, Any]:
-    value = item[1].get(name)
+def _order_key(name: str, item: tuple[Row, dict[str, Any] | None]) -> tuple[bool, Any]:
+    value = (item[1] or {}).get(name)
     return (value is None, _sort_key(value))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from p2c.emulator.api_errors import ApiError, query_error
 
@@ -34,8 +34,7 @@ COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
 STRING_FUNCTIONS = {"contains", "startswith", "endswith"}
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # a tuple: a long `or` of ids is thousands of tokens
     kind: str
     text: str
     position: int
@@ -89,8 +88,9 @@ Node = Compare | InList | StringCall | BoolOp | Not
 def _tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
     position, end = 0, len(text.rstrip())  # (a slice per token made long $filters quadratic)
+    match_at = _TOKEN.match
     while position < end:
-        match = _TOKEN.match(text, position)
+        match = match_at(text, position)
         if not match or match.end() == position:
             raise query_error(f"Syntax error at position {position} in '{text}'.")
         kind = match.lastgroup or ""
@@ -140,15 +140,15 @@ class _Parser:
 
     def parse_or(self) -> Node:
         node = self.parse_and()
-        while self.peek() and self.peek().text == "or":  # type: ignore[union-attr]
-            self.take()
+        while (token := self.peek()) is not None and token.text == "or":
+            self.index += 1
             node = BoolOp("or", node, self.parse_and())
         return node
 
     def parse_and(self) -> Node:
         node = self.parse_not()
-        while self.peek() and self.peek().text == "and":  # type: ignore[union-attr]
-            self.take()
+        while (token := self.peek()) is not None and token.text == "and":
+            self.index += 1
             node = BoolOp("and", node, self.parse_not())
         return node
 

@@ -113,6 +113,7 @@ def _key_literal(text: str) -> Any:
 class Records:
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
+        self._property_names: dict[str, frozenset[str]] = {}
 
     # --- names -----------------------------------------------------------------------------------------
     def table_by_set(self, entity_set: str) -> Table:
@@ -539,28 +540,47 @@ class Records:
         return len(seen)
 
     # --- representation --------------------------------------------------------------------------------
-    def view(self, table: Table, row: Row, *, annotations: bool = False) -> dict[str, Any]:
-        """The record as the Web API shows it (without $select)."""
+    def view(
+        self, table: Table, row: Row, *, annotations: bool = False, select: list[str] | None = None
+    ) -> dict[str, Any]:
+        """The record as the Web API shows it: every property, or the etag, the id and the `$select`ed
+        ones (a lookup's annotations with its `_<lookup>_value`), in the table's order."""
+        keep = None if select is None else set(select)
         out: dict[str, Any] = {"@odata.etag": etag(row.version), table.primary_key: row.id}
+        data = row.data
         for name in table.columns:
-            out[name] = row.data.get(name)
+            if keep is None or name in keep:
+                out[name] = data.get(name)
         for lookup, targets in table.lookups.items():
-            stored = row.data.get(lookup)
-            out[f"_{lookup}_value"] = stored["id"] if stored else None
+            value_name = f"_{lookup}_value"
+            if keep is not None and value_name not in keep:
+                continue
+            stored = data.get(lookup)
+            out[value_name] = stored["id"] if stored else None
             if annotations and stored:
-                out[f"_{lookup}_value@Microsoft.Dynamics.CRM.lookuplogicalname"] = stored["entity"]
-                out[f"_{lookup}_value@Microsoft.Dynamics.CRM.associatednavigationproperty"] = targets[
+                out[f"{value_name}@Microsoft.Dynamics.CRM.lookuplogicalname"] = stored["entity"]
+                out[f"{value_name}@Microsoft.Dynamics.CRM.associatednavigationproperty"] = targets[
                     stored["entity"]
                 ]
-        out["versionnumber"] = row.version
-        out["createdon"] = row.createdon
-        out["modifiedon"] = row.modifiedon
+        for name, value in (
+            ("versionnumber", row.version),
+            ("createdon", row.createdon),
+            ("modifiedon", row.modifiedon),
+        ):
+            if keep is None or name in keep:
+                out[name] = value
         return out
 
-    def property_names(self, table: Table) -> set[str]:
-        return {
-            table.primary_key,
-            *table.columns,
-            *(f"_{lookup}_value" for lookup in table.lookups),
-            *SYSTEM_COLUMNS,
-        }
+    def property_names(self, table: Table) -> frozenset[str]:
+        names = self._property_names.get(table.logical_name)
+        if names is None:  # asked once per property of every $filter and $select: made once per table
+            names = frozenset(
+                {
+                    table.primary_key,
+                    *table.columns,
+                    *(f"_{lookup}_value" for lookup in table.lookups),
+                    *SYSTEM_COLUMNS,
+                }
+            )
+            self._property_names[table.logical_name] = names
+        return names
