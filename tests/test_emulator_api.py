@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -543,6 +544,32 @@ def test_batch_continue_on_error(api: requests.Session, emulator: RunningEmulato
     assert response.status_code == 200
     assert "HTTP/1.1 400 Bad Request" in response.text and "HTTP/1.1 204 No Content" in response.text
     assert "After The Error" in {r.get("name") for r in EmulatorState(emulator.state).rows("account")}
+
+
+def test_batch_parts_fail_alone_and_a_get_after_them_sees_their_writes(
+    api: requests.Session, emulator: RunningEmulator
+) -> None:
+    """Independent writes of one batch share a transaction (a savepoint each): the bad one fails with its
+    own error while those around it are written, and a GET later in the batch reads what they wrote."""
+    root = "/api/data/v9.2/"
+    record = str(uuid.uuid4())
+    body = batch_body(
+        [
+            request_part("POST", f"{root}accounts", {"accountid": record, "name": "Batch Savepoint"}),
+            request_part("PATCH", f"{root}accounts({record})", {"customertypecode": 99}),
+            request_part("PATCH", f"{root}accounts({record})", {"name": "Batch Savepoint Patched"}),
+            request_part("GET", f"{root}accounts({record})?$select=name,customertypecode"),
+        ]
+    )
+    response = post_batch(api, emulator, body, prefer="odata.continue-on-error")
+    assert response.status_code == 200
+    assert re.findall(r"HTTP/1.1 (\d{3})", response.text) == ["204", "400", "204", "200"]
+    assert "0x8004431A" in response.text
+    assert '"name": "Batch Savepoint Patched"' in response.text
+    assert '"customertypecode": null' in response.text
+    stored = EmulatorState(emulator.state).row("account", record)
+    assert stored is not None and stored["name"] == "Batch Savepoint Patched"
+    assert stored.get("customertypecode") is None
 
 
 def test_batch_without_crlf_is_refused(api: requests.Session, emulator: RunningEmulator) -> None:

@@ -105,3 +105,37 @@ def test_many_ids_are_read_in_one_snapshot_in_the_table_order(tmp_path: Path) ->
         rows = txn.get_many("account", wanted)
     assert [row.id for row in rows] == [f"00000000-0000-0000-0000-{i:012d}" for i in range(1, 1200, 2)]
     store.close()
+
+
+def test_a_failed_part_of_a_transaction_is_undone_alone(tmp_path: Path) -> None:
+    """A `$batch` of independent writes runs in one transaction, a savepoint per part: a part that fails
+    after it wrote leaves no trace (its record, its log entry, what the transaction read), the parts before
+    and after it stay, and no version number is handed out twice."""
+    store = _seeded(tmp_path)
+    ids = [f"00000000-0000-0000-0000-{i:012d}" for i in range(3)]
+    versions: list[int] = []
+    with store.transaction() as txn:
+        with txn.savepoint():
+            versions.append(txn.update("account", ids[0], {"name": "first"}, "client"))
+        try:
+            with txn.savepoint():
+                txn.update("account", ids[1], {"name": "lost"}, "client")
+                assert txn.get("account", ids[1]).data == {"name": "lost"}  # type: ignore[union-attr]
+                raise RuntimeError("the part failed after its write")
+        except RuntimeError:
+            pass
+        row = txn.get("account", ids[1])
+        assert row is not None and row.data == {"name": "A1"}  # read again, not the undone write
+        with txn.savepoint():
+            versions.append(txn.update("account", ids[2], {"name": "third"}, "client"))
+    with store.transaction() as txn:
+        versions.append(txn.update("account", ids[1], {"name": "later"}, "client"))
+    store.close()
+    with sqlite3.connect(tmp_path / "state.sqlite") as db:
+        names = dict(db.execute("SELECT id, json_extract(data, '$.name') FROM records").fetchall())
+        stored = dict(db.execute("SELECT id, version FROM records").fetchall())
+        logged = db.execute("SELECT id FROM writes WHERE operation='update' ORDER BY at, id").fetchall()
+    assert names == {ids[0]: "first", ids[1]: "later", ids[2]: "third"}
+    assert [i for (i,) in logged] == [ids[0], ids[2], ids[1]]
+    assert len(set(stored.values())) == 3 and len(set(versions)) == 3
+    assert stored == {ids[0]: versions[0], ids[2]: versions[1], ids[1]: versions[2]}

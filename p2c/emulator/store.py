@@ -105,6 +105,25 @@ class Txn:
         self._version_dirty = False
         self._writes: list[tuple[float, str, str, str, str]] = []
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """One part of this transaction that fails alone (a `$batch` request outside a change set): on an
+        exception its statements are undone and the records it read or wrote are read again."""
+        self._db.execute("SAVEPOINT part")
+        logged = len(self._writes)
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO part")
+            self._db.execute("RELEASE part")
+            del self._writes[logged:]
+            self._rows.clear()
+            # the counter in memory may be ahead of the database's now: it is stored as it is (a version
+            # number that no record got is harmless; one given twice would not be)
+            self._version_dirty = self._version is not None
+            raise
+        self._db.execute("RELEASE part")
+
     # --- reads ---------------------------------------------------------------------------------------
     def get(self, entity: str, record_id: str) -> Row | None:
         key = (entity, record_id.lower())
