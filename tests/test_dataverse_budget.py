@@ -66,6 +66,27 @@ def test_a_request_is_counted_at_the_fastest_of_its_kind_not_at_the_queueing_it_
     assert 32 * 0.5 + reads <= mirror._spent_total <= 32 * 0.56 + reads
 
 
+def test_the_small_pieces_of_a_split_request_do_not_make_a_whole_one_look_cheap() -> None:
+    """A failing UpdateMultiple of 100 rows is split until the bad row is alone: 50, 25, ... 1 rows, answered
+    in a fraction of the whole's 0.5 s. Counted against all writes alike, their quick answers would count
+    the next whole requests at a few milliseconds, and the mirror would send into a full window."""
+    mirror = BudgetMirror()
+    for i in range(8):
+        mirror.started(float(i), read=False)
+        mirror.answered(i + 0.5, 0.5, read=False, records=100)
+    at = 8.0
+    for size in (50, 25, 12, 6, 3, 2, 1) * 4:  # four split requests, seven pieces each
+        mirror.started(at, read=False)
+        mirror.answered(at + 0.005 * size, 0.005 * size, read=False, records=size)
+        at += 0.3
+    spent = mirror._spent_total
+    for i in range(8):
+        mirror.started(at + i, read=False)
+        mirror.answered(at + i + 0.5, 0.5, read=False, records=100)
+    # counted at the fastest of their own kind and size (against all writes alike: 8 x 0.005 s)
+    assert mirror._spent_total - spent == pytest.approx(8 * 0.5)
+
+
 def test_a_refused_request_is_not_counted_and_does_not_make_its_kind_look_cheap() -> None:
     """A 429 comes back in milliseconds and the service charged nothing for it: counting its wait would add
     to the window and pull the estimate of a write's charge down to the 429's few milliseconds."""

@@ -19,7 +19,8 @@ the `x-ms-dop-hint` are unchanged.
 What a request was charged the client cannot see; the time it waited for the answer is that charge plus
 the network and the queueing behind other requests, on the client and on the server, which the service
 does not bill. The queueing varies from request to request and is sometimes almost nil, so a request is
-counted at its own wait or at the fastest eighth of the recent answers of its kind, whichever is less
+counted at its own wait or at the fastest eighth of the recent answers of its kind (read or write) and size
+(records written, by powers of two), whichever is less
 (measured against the emulator's charges: a GET of 250 ids waited 104 ms at the median for 17 ms charged,
 its fastest eighth 34 ms; an UpdateMultiple of 100 rows 537 ms for 511 ms, its fastest eighth 519 ms). An
 execution-time 429 while the mirror paces then corrects the account as a whole: when the service says
@@ -100,10 +101,9 @@ class BudgetMirror:
         self._spent_total = 0.0
         self._sent: deque[float] = deque()  # send times
         self._typical = {True: 0.0, False: 0.0}  # running average of what a read, a write is charged
-        self._recent: dict[bool, deque[float]] = {
-            True: deque(maxlen=RECENT_ANSWERS),
-            False: deque(maxlen=RECENT_ANSWERS),
-        }
+        # per kind and size (records written, by powers of two): when a failing bulk request is split, the
+        # quick answers of its small pieces must not make the next whole request look cheap
+        self._recent: dict[tuple[bool, int], deque[float]] = {}
         self._in_flight: dict[bool, deque[float]] = {True: deque(), False: deque()}  # send times
 
     @property
@@ -175,18 +175,23 @@ class BudgetMirror:
         self._sent.append(now)
         self._in_flight[read].append(now)
 
-    def answered(self, now: float, seconds: float, *, read: bool, charged: bool = True) -> None:
+    def answered(
+        self, now: float, seconds: float, *, read: bool, charged: bool = True, records: int = 1
+    ) -> None:
         """A request sent with `started` has its answer after `seconds`. An uncharged one (a 429: the
         service refused it before doing any work) leaves the requests in flight and counts nothing: its
-        quick answer would also pull the estimate of its kind's charge down."""
+        quick answer would also pull the estimate of its kind's charge down. `records`: how many records
+        it wrote (a read is one)."""
         self._expire(now)  # also before any limit is known: the history stays one window long
         if self._in_flight[read]:
             self._in_flight[read].popleft()  # the oldest of its kind: an estimate needs no more
         if not charged:
             return
-        recent = self._recent[read]
+        recent = self._recent.setdefault((read, max(1, records).bit_length()), deque(maxlen=RECENT_ANSWERS))
         recent.append(seconds)
-        counted = min(seconds, sorted(recent)[len(recent) // 8])  # about the fastest eighth of its kind
+        counted = min(
+            seconds, sorted(recent)[len(recent) // 8]
+        )  # about the fastest eighth of its kind and size
         self._spent.append((now, counted))
         self._spent_total += counted
         typical = self._typical[read]

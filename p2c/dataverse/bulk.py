@@ -149,7 +149,7 @@ class BulkWriter:
         try:
             exchange = self._client.send_write(
                 "PATCH", record_path(entity_set, row.record_id), json_body=row.values, headers=headers,
-                what=f"PATCH {entity_set}({row.record_id})",
+                what=f"PATCH {entity_set}({row.record_id})", records=1,
             )  # fmt: skip
         except DataverseError as error:
             pending.stats.add(error.stats or RequestStats())
@@ -240,7 +240,7 @@ class BulkWriter:
         try:
             exchange = self._client.send_write(
                 "POST", path, json_body={"Targets": targets}, headers=self._options.write_headers(),
-                what=f"UpdateMultiple {entity.entity_set_name} ({len(pendings)} rows)",
+                what=f"UpdateMultiple {entity.entity_set_name} ({len(pendings)} rows)", records=len(pendings),
             )  # fmt: skip
         except DataverseError as error:
             for p in pendings:
@@ -290,8 +290,9 @@ class BulkWriter:
             what = f"$batch {entity.entity_set_name} ({len(todo)} rows)"
             try:
                 exchange = self._client.send_write(
-                    "POST", "$batch", body=build_batch_body(operations, boundary), headers=headers, what=what
-                )
+                    "POST", "$batch", body=build_batch_body(operations, boundary), headers=headers, what=what,
+                    records=len(todo),
+                )  # fmt: skip
             except DataverseError as refused:
                 for _, p in todo:
                     p.stats.add(refused.stats or RequestStats())

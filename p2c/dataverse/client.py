@@ -153,12 +153,13 @@ class DataverseClient:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         what: str = "",
+        records: int = 1,
     ) -> Exchange:
-        """One request (with retries) through whichever user has capacity."""
+        """One request (with retries) through whichever user has capacity; `records` it writes."""
         if json_body is not None:
             body = to_json(json_body)
         with self.pool.channel(read=method == "GET") as channel:
-            return channel.send(method, path, body=body, headers=headers, what=what)
+            return channel.send(method, path, body=body, headers=headers, what=what, records=records)
 
     def send_write(
         self,
@@ -169,6 +170,7 @@ class DataverseClient:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         what: str = "",
+        records: int = 1,
     ) -> Exchange:
         """For `bulk.py` only: the three update shapes (PATCH by id, UpdateMultiple, $batch of PATCHes).
 
@@ -180,7 +182,9 @@ class DataverseClient:
         )
         if not allowed:
             raise DataverseTerminalError(f"refused: {method} {path} is not an update by record id")
-        return self._request(method, path, json_body=json_body, body=body, headers=headers, what=what)
+        return self._request(
+            method, path, json_body=json_body, body=body, headers=headers, what=what, records=records
+        )
 
     def get_json(
         self, path: str, *, headers: Mapping[str, str] | None = None, what: str = ""

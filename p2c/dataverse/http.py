@@ -118,8 +118,10 @@ class UserChannel:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         what: str = "",
+        records: int = 1,
     ) -> Exchange:
-        """Send one request with retries; the 2xx response, or a typed error for anything else."""
+        """Send one request with retries; the 2xx response, or a typed error for anything else. `records`:
+        how many records it writes (the budget mirror compares a request's wait with those of its size)."""
         url = self.url(path)
         what = what or f"{method} {path.split('?')[0]}"
         stats = RequestStats(user=self.label)
@@ -143,11 +145,14 @@ class UserChannel:
                     )
                 except BaseException:
                     # a dropped request may have run on the server: counted as charged
-                    self.throttle.answered(read=read, seconds=time.monotonic() - sent_at)
+                    self.throttle.answered(read=read, seconds=time.monotonic() - sent_at, records=records)
                     raise
                 # a refused request (429) did no work: the service does not charge it
                 self.throttle.answered(
-                    read=read, seconds=time.monotonic() - sent_at, charged=response.status_code != 429
+                    read=read,
+                    seconds=time.monotonic() - sent_at,
+                    charged=response.status_code != 429,
+                    records=records,
                 )
             except requests.exceptions.SSLError as exc:
                 if is_certificate_failure(exc):  # an untrusted certificate stays untrusted: no retry

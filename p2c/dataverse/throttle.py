@@ -196,13 +196,15 @@ class UserThrottle:
                 waited = True
                 self._gate.wait(timeout=min(remaining, 0.5) if remaining > 0 else 0.5)
 
-    def answered(self, *, read: bool = False, seconds: float = 0.0, charged: bool = True) -> None:
+    def answered(
+        self, *, read: bool = False, seconds: float = 0.0, charged: bool = True, records: int = 1
+    ) -> None:
         """The send counted in by `wait_until_open` has its answer (or failed) after `seconds`; `charged`
-        False for an answer the service charges nothing for (a 429)."""
+        False for an answer the service charges nothing for (a 429); `records` it wrote."""
         with self._gate:
             self._sending -= 1
             self._writing -= not read
-            self.budget.answered(time.monotonic(), seconds, read=read, charged=charged)
+            self.budget.answered(time.monotonic(), seconds, read=read, charged=charged, records=records)
             self._gate.notify_all()
 
 
