@@ -380,6 +380,25 @@ BulkOption = Annotated[
 ]
 
 
+AllowUnverifiedOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unverified",
+        help="Send rows even when the database's last build failed, is partial or older than its last load"
+        " (the problems are printed; the same check as `p2c lineage pack`).",
+    ),
+]
+
+
+def _watch() -> Any:
+    """Bars and a status line on a terminal's stderr; elsewhere a listener that draws nothing."""
+    from p2c.output import progress_console
+    from p2c.upload.progress import RunWatch, TableBars
+
+    console = progress_console()
+    return TableBars(console) if console is not None else RunWatch()
+
+
 @app.command()
 @_reported
 def plan(
@@ -388,16 +407,31 @@ def plan(
     table: TableOption = None,
     out: Annotated[Path, typer.Option("--out", help="Where to write the plan (JSON).")] = Path("plan.json"),
     device_code: DeviceCodeOption = False,
+    allow_unverified: AllowUnverifiedOption = False,
     file_format: FormatOption = None,
 ) -> None:
     """Read the current records by id and report, per table, what an upload would change: to update (each
-    column's current and new value), unchanged, not found, conflicts, and rows that cannot be written."""
-    from p2c.upload.session import open_session, print_run_summary
+    column's current and new value), unchanged, not found, conflicts, and rows that cannot be written.
+    Sends no write. Refused (exit 2) for a database without a successful build that covers its data."""
+    from contextlib import nullcontext
 
-    with open_session(resolve_db_path(db), env, device_code=device_code) as session:
-        summary = session.runner.run("plan", table or [], plan_out=out)
-    print_run_summary(summary, resolve_format(file_format), console, err_console)
-    err_console.print(f"plan written to {out}", highlight=False)
+    from p2c.upload import api
+    from p2c.upload.progress import TableBars
+    from p2c.upload.render import render_plan
+
+    watch = _watch()
+    with watch if isinstance(watch, TableBars) else nullcontext():
+        result = api.plan(
+            resolve_db_path(db),
+            env,
+            out=out,
+            tables=table or [],
+            device_code=device_code,
+            allow_unverified=allow_unverified,
+            watch=watch,
+        )
+    render_plan(result, resolve_format(file_format), err_console)
+    raise typer.Exit(ExitCode.CANNOT_RUN if result.run.stopped else ExitCode.OK)
 
 
 @app.command()
@@ -410,7 +444,10 @@ def upload(
         Path | None, typer.Option("--plan", help="Apply exactly this plan (rows changed since then fail).")
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Build and check every request; send no write.")
+        bool,
+        typer.Option(
+            "--dry-run", help="Read and decide every row (with --plan: check the plan); send no write."
+        ),
     ] = False,
     bulk: BulkOption = "auto",
     batch_size: Annotated[
@@ -425,26 +462,55 @@ def upload(
     suppress_flows: Annotated[
         bool, typer.Option(help="Send MSCRM.SuppressCallbackRegistrationExpanderJob: no flows run.")
     ] = False,
+    retry_for: Annotated[
+        float | None,
+        typer.Option(
+            "--retry-for",
+            metavar="SECONDS",
+            help="How long an unreachable service is retried before the run stops (then run it again).",
+            show_default=False,
+        ),
+    ] = None,
     device_code: DeviceCodeOption = False,
+    allow_unverified: AllowUnverifiedOption = False,
     file_format: FormatOption = None,
 ) -> None:
     """Initialize the existing records in Dataverse (updates by record id, dependency order). Run the same
-    command again after an interruption: rows already done are skipped. Exit 1 when rows failed."""
-    from p2c.upload.session import open_session, print_run_summary
+    command again after an interruption or an outage: rows already done are skipped. Exit 1 when rows
+    failed, 2 when it could not run or stopped early (the database's build not verified, the service
+    unreachable)."""
+    from contextlib import nullcontext
 
-    with open_session(
-        resolve_db_path(db),
-        env,
+    from p2c.upload import api
+    from p2c.upload.progress import TableBars
+    from p2c.upload.render import render_upload
+    from p2c.upload.session import ConnectionSettings
+
+    settings = ConnectionSettings(
         bulk=bulk,
         batch_size=batch_size,
         parallel=parallel,
         bypass_business_logic=bypass_business_logic,
         suppress_flows=suppress_flows,
         device_code=device_code,
-    ) as session:
-        summary = session.runner.run("upload", table or [], dry_run=dry_run, plan_in=plan_file)
-    print_run_summary(summary, resolve_format(file_format), console, err_console)
-    raise typer.Exit(ExitCode.FAILED_ROWS if summary.failed else ExitCode.OK)
+        retry_for_s=retry_for,
+    )
+    watch = _watch()
+    with watch if isinstance(watch, TableBars) else nullcontext():
+        result = api.upload(
+            resolve_db_path(db),
+            env,
+            tables=table or [],
+            plan_file=plan_file,
+            dry_run=dry_run,
+            settings=settings,
+            allow_unverified=allow_unverified,
+            watch=watch,
+        )
+    render_upload(result, resolve_format(file_format), err_console)
+    if result.run.stopped:
+        raise typer.Exit(ExitCode.CANNOT_RUN)
+    raise typer.Exit(ExitCode.FAILED_ROWS if result.failed else ExitCode.OK)
 
 
 @app.command()

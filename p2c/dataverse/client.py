@@ -24,6 +24,7 @@ from p2c.dataverse.auth import MsalTokenProvider, TokenProvider
 from p2c.dataverse.bulk import BulkWriter
 from p2c.dataverse.credentials import credentials_from_env, device_code_credential
 from p2c.dataverse.errors import DataverseError, DataverseTerminalError
+from p2c.dataverse.events import NO_EVENTS, ClientEvents
 from p2c.dataverse.http import Exchange, UserChannel
 from p2c.dataverse.metadata import MetadataCache
 from p2c.dataverse.odata import (
@@ -69,6 +70,9 @@ def normalize_environment_url(url: str) -> str:
 
 
 class DataverseClient:
+    # told of each answered write, hold, retry and outage (a progress display sets its own)
+    events: ClientEvents = NO_EVENTS
+
     def __init__(
         self,
         environment_url: str,
@@ -175,6 +179,8 @@ class DataverseClient:
         """For `bulk.py` only: the three update shapes (PATCH by id, UpdateMultiple, $batch of PATCHes).
 
         Anything else is refused here, so no code path, however wired, can POST a record or upsert."""
+        if self.options.read_only:
+            raise DataverseTerminalError(f"refused: {method} {path}: a read-only client (plan or dry run)")
         allowed = (
             (method == "PATCH" and headers is not None and headers.get("If-Match", "") not in ("", "null"))
             or (method == "POST" and path == "$batch")

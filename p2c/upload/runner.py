@@ -10,6 +10,7 @@ chunks in flight, and an update by id is safe to redo. Memory stays flat: rows s
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -22,9 +23,10 @@ import duckdb
 
 from p2c.contract.dataverse import TableContract
 from p2c.dataverse import DataverseClient, Record, RowResult, UpdateRow
-from p2c.errors import UsageError
+from p2c.dataverse.results import WriteMethod
+from p2c.errors import TransientError, UsageError
 from p2c.upload.prepare import RECORD_CHANGED, Decision, Judged, RowPreparer
-from p2c.upload.rows import TargetRow, count_pending, pending_rows
+from p2c.upload.rows import TargetRow, count_pending, pending_rows, row_key_sql
 from p2c.upload.store import (
     Outcome,
     OutcomeStatus,
@@ -45,6 +47,45 @@ READ_PARALLELISM = 8
 # free, also while one of them waits out a 429 hold (with two, a held retry stalled the whole pipeline)
 CHUNKS_WRITTEN_AT_ONCE = 4
 PLAN_FORMAT = "p2c-plan/1"
+PLAN_ACTIONS = frozenset(d.value for d in Decision)
+
+
+class HeldClock:
+    """Seconds on the clock during which at least one request was held by service protection: the union of
+    the hold intervals, so 16 requests held for the same 30 s count 30 s, not 480 (their sum is kept apart
+    as request-seconds). Fed by the client's `throttled` event, or by the results of each written request
+    when the client does not send events (then each request's wait is placed at its start)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._intervals: list[tuple[float, float]] = []
+        self.request_seconds = 0.0
+
+    def hold(self, start: float, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._intervals.append((start, start + seconds))
+            self.request_seconds += seconds
+
+    @property
+    def seconds(self) -> float:
+        with self._lock:
+            intervals = sorted(self._intervals)
+        total, end = 0.0, float("-inf")
+        for start, stop in intervals:
+            if stop <= end:
+                continue
+            total += stop - max(start, end)
+            end = stop
+        return total
+
+    def intervals(self) -> list[tuple[float, float]]:
+        with self._lock:
+            return list(self._intervals)
+
+    def __bool__(self) -> bool:
+        return bool(self._intervals)
 
 
 @dataclass
@@ -54,9 +95,22 @@ class TableTally:
     already_done: int = 0
     by_status: Counter[str] = field(default_factory=Counter)
     by_decision: Counter[str] = field(default_factory=Counter)
-    throttle_wait_s: float = 0.0
+    throttle_wait_s: float = 0.0  # seconds on the clock with at least one request of this table held
+    throttle_request_s: float = 0.0  # the sum over requests of their holds (concurrent holds add up)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # where the environment and the model contract differ
+
+
+@dataclass(frozen=True)
+class DroppedRow:
+    """A row of the applied plan that is no longer a target row of the build: not sent, and said so."""
+
+    table: str
+    row_key: str
+    record_id: str | None
+    business_key: str
+    action: str
+    reason: str
 
 
 @dataclass
@@ -67,6 +121,13 @@ class RunSummary:
     dry_run: bool
     tables: list[TableTally]
     plan_path: Path | None = None
+    plan_in: Path | None = None
+    # why the run stopped early (the service unreachable past the outage budget); None: it ran through
+    stopped: str | None = None
+    dropped: list[DroppedRow] = field(default_factory=list)  # planned rows that left the build
+    seconds: float = 0.0
+    throttle_wait_s: float = 0.0  # on the clock, over the whole run (the tables' holds can overlap too)
+    throttle_request_s: float = 0.0
 
     @property
     def failed(self) -> int:
@@ -76,9 +137,11 @@ class RunSummary:
 class Progress:
     """What the runner reports while it works (the CLI draws bars; tests pass a no-op)."""
 
-    def start_table(self, table: str, pending: int) -> None: ...
+    def start_table(self, table: str, pending: int, entity_set: str = "") -> None: ...
 
-    def advance(self, table: str, rows: int, throttle_wait_s: float) -> None: ...
+    def advance(self, table: str, rows: int, throttle_wait_s: float, sent: int = 0) -> None:
+        """A chunk's `rows` are recorded; `sent` of them went to Dataverse (a display that counted their
+        requests as they were answered, from the client's events, does not count them twice)."""
 
     def end_table(self, table: str) -> None: ...
 
@@ -88,27 +151,107 @@ class PlannedRow:
     action: Decision
     payload: dict[str, Any]
     etag: str | None
+    record_id: str | None = None
+    business_key: str = ""
 
 
-def load_plan(path: Path, environment: str) -> dict[tuple[str, str], PlannedRow]:
+def load_plan(path: Path, environment: str, database: str | None = None) -> dict[tuple[str, str], PlannedRow]:
+    """The rows of a plan file, checked before anything is read or sent: a file that is not a plan, a plan
+    of another environment or database, or a row with an unknown action is a usage error naming the row."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot read the plan {path}: {error}") from None
+    if not isinstance(document, dict):
+        raise UsageError(
+            f"{path} is not a p2c plan (a JSON {type(document).__name__}, not an object)",
+            hint="write one with `p2c plan --out FILE`",
+        )
     if document.get("format") != PLAN_FORMAT:
-        raise UsageError(f"{path} is not a p2c plan (format {document.get('format')!r})")
+        raise UsageError(
+            f"{path} is not a p2c plan (format {document.get('format')!r}, expected {PLAN_FORMAT!r})",
+            hint="write one with `p2c plan --out FILE`",
+        )
     if document.get("environment") != environment:
         raise UsageError(
             f"the plan {path} was made for {document.get('environment')}, not {environment}",
             hint="make a plan for this environment with `p2c plan --env ...`",
         )
+    made_from = document.get("database")
+    if database is not None and made_from is not None and made_from != database:
+        raise UsageError(
+            f"the plan {path} was made from the database {made_from}, not {database}",
+            hint="apply it with `--db` of that database, or make a plan of this one with `p2c plan`",
+        )
+    tables = document.get("tables")
+    if not isinstance(tables, dict):
+        raise UsageError(f'{path}: the plan has no "tables" object')
     planned: dict[tuple[str, str], PlannedRow] = {}
-    for table, entry in document.get("tables", {}).items():
-        for row in entry.get("rows", []):
+    for table, entry in tables.items():
+        rows = entry.get("rows") if isinstance(entry, dict) else None
+        if not isinstance(rows, list):
+            raise UsageError(f'{path}: table {table!r} of the plan has no "rows" list')
+        for position, row in enumerate(rows, 1):
+            where = f"{path}: table {table!r}, row {position}"
+            if not isinstance(row, dict) or not isinstance(row.get("row_key"), str):
+                raise UsageError(f'{where}: not a planned row (an object with a "row_key")')
+            if row.get("action") not in PLAN_ACTIONS:
+                raise UsageError(
+                    f"{where} ({row['row_key']}): unknown action {row.get('action')!r};"
+                    f" one of {', '.join(sorted(PLAN_ACTIONS))}"
+                )
+            payload = row.get("payload") or {}
+            if not isinstance(payload, dict):
+                raise UsageError(f"{where} ({row['row_key']}): the payload is not an object")
             planned[(table, row["row_key"])] = PlannedRow(
-                Decision(row["action"]), dict(row.get("payload") or {}), row.get("etag")
-            )
+                Decision(row["action"]), dict(payload), row.get("etag"), row.get("record_id"),
+                str(row.get("business_key") or ""),
+            )  # fmt: skip
     return planned
+
+
+def database_of(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The file of the connection's database (a plan names it, so it is not applied to another one)."""
+    found = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchall()
+    return str(Path(found[0][0]).resolve()) if found and found[0][0] else None
+
+
+def planned_rows_gone(
+    con: duckdb.DuckDBPyConnection,
+    contracts: dict[str, TableContract],
+    planned: dict[tuple[str, str], PlannedRow],
+    tables: Sequence[str],
+) -> list[DroppedRow]:
+    """The planned rows of `tables` that are no longer target rows of the build (deleted or re-keyed by a
+    new load and build since the plan): nothing is sent for them, and the summary lists them."""
+    gone: list[DroppedRow] = []
+    for table in tables:
+        keys = sorted(key for (name, key) in planned if name == table)
+        if not keys:
+            continue
+        contract = contracts.get(table)
+        present: set[str] = set()
+        if contract is not None:
+            found = con.execute(
+                f"select k from (select {row_key_sql(contract)} as k from {contract.relation.sql_name} t)"
+                " where k in (select unnest(?))",
+                [keys],
+            ).fetchall()
+            present = {str(k) for (k,) in found}
+        reason = (
+            "no longer a target row of the build (deleted or changed by a load and build since the plan)"
+            if contract is not None
+            else "its table is not a dualwrite table of this build"
+        )
+        for key in keys:
+            if key not in present:
+                entry = planned[(table, key)]
+                gone.append(
+                    DroppedRow(table, key, entry.record_id, entry.business_key, entry.action.value, reason)
+                )
+    return gone
 
 
 class Runner:
@@ -126,6 +269,8 @@ class Runner:
         self.contracts = contracts
         self.chunk_rows = chunk_rows
         self.progress = progress or Progress()
+        self.held_by_results: dict[str, HeldClock] = {}  # per table, from the written requests' results
+        self._dry = True
         ensure_upload_schema(con)
         close_stale_runs(con)
 
@@ -146,8 +291,12 @@ class Runner:
         plan_in: Path | None = None,
         plan_out: Path | None = None,
     ) -> RunSummary:
+        """Plan or upload the tables. A service that stays unreachable past the client's outage budget
+        (`TransientError` escaping it) ends the run early, not with a traceback: the outcomes recorded so
+        far stay, the run is closed as interrupted, and `RunSummary.stopped` says why."""
         environment = self.client.environment_url
-        planned = load_plan(plan_in, environment) if plan_in else None
+        database = database_of(self.con)
+        planned = load_plan(plan_in, environment, database) if plan_in else None
         contracts = self.tables(wanted)
         # a plan reads and decides but never writes, and its outcomes never count as done
         writes = command == "upload" and not dry_run
@@ -159,27 +308,72 @@ class Runner:
             dry_run=not writes,
             plan_file=str(plan_in) if plan_in else None,
         )
-        summary = RunSummary(run_id, command, environment, not writes, [], plan_out)
+        summary = RunSummary(run_id, command, environment, not writes, [], plan_out, plan_in)
+        self.held_by_results = {c.table: HeldClock() for c in contracts}
+        self._dry = not writes
         plan_rows: dict[str, list[dict[str, Any]]] = {}
         status = RunStatus.FAILED
+        started = time.monotonic()
+        current = ""
         try:
             for contract in contracts:
+                current = contract.table
                 tally, rows = self._table(run_id, contract, writes, planned, collect=plan_out is not None)
                 summary.tables.append(tally)
                 plan_rows[contract.table] = rows
+            current = ""
             status = RunStatus.COMPLETED
+        except TransientError as error:
+            # the client has already retried for its outage budget: stop, keep what is done, say so
+            status = RunStatus.INTERRUPTED
+            summary.stopped = self.client.mask(str(error.message))
+            if current:
+                summary.tables.append(self._recorded_tally(run_id, current, time.monotonic() - started))
         except KeyboardInterrupt:
             status = RunStatus.INTERRUPTED
             raise
         finally:
+            summary.seconds = time.monotonic() - started
+            self._held_times(summary)
             counts: Counter[str] = Counter()
             for tally in summary.tables:
                 counts.update(tally.by_status)
-            throttle = sum(t.throttle_wait_s for t in summary.tables)
-            finish_run(self.con, run_id, status, dict(counts), throttle)
-        if plan_out is not None:
-            write_plan(plan_out, summary, plan_rows)
+            finish_run(self.con, run_id, status, dict(counts), summary.throttle_wait_s)
+        if planned is not None and summary.stopped is None:
+            scope = [c.table for c in contracts]
+            if not wanted:
+                scope += sorted({table for table, _ in planned} - set(self.contracts))
+            summary.dropped = planned_rows_gone(self.con, self.contracts, planned, scope)
+        if plan_out is not None and summary.stopped is None:
+            write_plan(plan_out, summary, plan_rows, database)
         return summary
+
+    def _held_times(self, summary: RunSummary) -> None:
+        """Throttled time as time on the clock (see HeldClock); the request-seconds are kept apart."""
+        events: HeldClock | None = getattr(self.progress, "held", None)
+        run_clock = HeldClock()
+        for tally in summary.tables:
+            tally.throttle_request_s = tally.throttle_wait_s
+            clock = self.held_by_results.get(tally.table)
+            tally.throttle_wait_s = clock.seconds if clock is not None else 0.0
+            for start, stop in clock.intervals() if clock is not None else []:
+                run_clock.hold(start, stop - start)
+        summary.throttle_request_s = sum(t.throttle_request_s for t in summary.tables)
+        # the client's own `throttled` events, when it sends them, know each hold; else the requests' results
+        summary.throttle_wait_s = events.seconds if events else run_clock.seconds
+
+    def _recorded_tally(self, run_id: str, table: str, seconds: float) -> TableTally:
+        """What a table stopped midway recorded in this run (its chunks in flight are redone next time)."""
+        tally = TableTally(table, seconds=seconds)
+        for status, count in self.con.execute(
+            "select status, count(*) from upload.results where run_id = ? and table_name = ? group by all",
+            [run_id, table],
+        ).fetchall():
+            tally.by_status[str(status)] += int(count)
+        tally.total, pending = count_pending(self.con, self.contracts[table], self.client.environment_url)
+        done_now = sum(tally.by_status[s] for s in (OutcomeStatus.UPDATED, OutcomeStatus.UNCHANGED))
+        tally.already_done = tally.total - pending - (done_now if not self._dry else 0)
+        return tally
 
     def _table(
         self,
@@ -200,7 +394,7 @@ class Runner:
         select = sorted({*preparer.read_columns(), *(a for rule in rules for a in rule.attributes)})
         plan_rows: list[dict[str, Any]] = []
         started = time.monotonic()
-        self.progress.start_table(contract.table, pending)
+        self.progress.start_table(contract.table, pending, contract.entity_set)
         chunks = pending_rows(self.con, contract, self.contracts, environment, self.chunk_rows)
         # A pipeline of three stages, so that the connection never idles at a chunk's edge: the next chunk
         # is prepared and its current records read (`ahead`) while up to CHUNKS_WRITTEN_AT_ONCE chunks are
@@ -227,7 +421,8 @@ class Runner:
                         if collect:
                             plan_rows.append(_plan_row(item))
                     tally.throttle_wait_s += throttle
-                    self.progress.advance(contract.table, len(judged), throttle)
+                    sent = sum(1 for o in outcomes if o.method and o.method != WriteMethod.NOT_SENT)
+                    self.progress.advance(contract.table, len(judged), throttle, sent)
         finally:
             ahead.shutdown(wait=True, cancel_futures=True)
             writer.shutdown(wait=True, cancel_futures=True)
@@ -328,6 +523,11 @@ class Runner:
                     continue
                 if item.decision in (Decision.UPDATE, Decision.UNCHANGED) and entry.etag:
                     item.payload, item.decision = entry.payload, Decision.UPDATE
+                    if not writes:
+                        # a dry run of a plan checks it against DuckDB and Dataverse and sends nothing
+                        changed = ", ".join(sorted(entry.payload))
+                        outcomes[index] = _outcome(item, OutcomeStatus.SKIPPED, f"would update {changed}")
+                        continue
                     to_send.append(
                         (index, UpdateRow(item.prepared.record_id or "", entry.payload, entry.etag))
                     )
@@ -351,6 +551,9 @@ class Runner:
                 request = (result.user, result.method, result.started_at, result.finished_at)
                 requests[request] = result.throttle_wait_s
             throttle = sum(requests.values())
+            clock = self.held_by_results.setdefault(contract.table, HeldClock())
+            for (_, _, request_started, _), wait in requests.items():
+                clock.hold(request_started.timestamp(), wait)
         done = [o for o in outcomes if o is not None]
         assert len(done) == len(judged)
         return done, throttle
@@ -415,12 +618,20 @@ def _plan_row(item: Judged) -> dict[str, Any]:
     }
 
 
-def write_plan(path: Path, summary: RunSummary, rows: dict[str, list[dict[str, Any]]]) -> None:
-    """The plan as JSON, one table after the other; streamed so a million rows do not sit in one string."""
+def write_plan(
+    path: Path, summary: RunSummary, rows: dict[str, list[dict[str, Any]]], database: str | None = None
+) -> None:
+    """The plan as JSON, one table after the other; streamed so a million rows do not sit in one string.
+    It names its environment and database: `upload --plan` refuses it for any other."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tallies = {t.table: t for t in summary.tables}
     with path.open("w", encoding="utf-8") as out:
-        head = {"format": PLAN_FORMAT, "run_id": summary.run_id, "environment": summary.environment}
+        head = {
+            "format": PLAN_FORMAT,
+            "run_id": summary.run_id,
+            "environment": summary.environment,
+            "database": database,
+        }
         out.write(json.dumps(head)[:-1] + ', "tables": {')
         for position, (table, table_rows) in enumerate(rows.items()):
             tally = tallies[table]

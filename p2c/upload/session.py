@@ -1,32 +1,39 @@
-"""What the `plan`, `upload` and `results` commands share: the database, the model contracts of its build,
-the Dataverse client, and how their outcome is printed."""
+"""What the `plan`, `upload` and `results` commands share: the database (with its build checked), the model
+contracts of its build, and the Dataverse client. Nothing here prints: p2c/upload/render.py does."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from rich.console import Console
 
-from p2c.build.record import target_dir_for
+from p2c.build.record import read_evidence, target_dir_for
 from p2c.contract.artifacts import load_artifacts
 from p2c.contract.dataverse import TableContract, contract_problems, read_contracts
 from p2c.database import open_existing
 from p2c.dataverse import BulkMode, ClientOptions, DataverseClient
-from p2c.errors import ContractError, UsageError
-from p2c.output import Column, OutputFormat, emit_json, progress_console, render_rows
-from p2c.upload.progress import TableBars
+from p2c.errors import ContractError, P2CError, UsageError
+from p2c.output import Column, OutputFormat, emit_json, render_rows
+from p2c.upload.progress import RunWatch
 from p2c.upload.report import RECONCILIATION_COLUMNS, ROW_COLUMNS, RUN_COLUMNS, ResultsReport, build_report
-from p2c.upload.runner import Progress, Runner, RunSummary
+from p2c.upload.runner import Runner
 
 # DuckDB's buffer pool for the upload: rows stream from it, so a small pool suffices, and it is most of the
 # process's memory (1M rows: 485 MiB peak at 256MB with two chunks in flight, 508 MiB with four)
 UPLOAD_MEMORY_LIMIT = "192MB"
 BULK_MODES = {"auto": BulkMode.AUTO, "batch": BulkMode.BATCH, "single": BulkMode.SINGLE}
+ALLOW_UNVERIFIED = "--allow-unverified"
+
+
+class BuildNotVerified(P2CError):
+    """The database has no successful build that covers its landed data: its rows are not sent (the same
+    check as `p2c lineage pack`'s, p2c.build.record.BuildEvidence.problems)."""
 
 
 @dataclass
@@ -35,6 +42,20 @@ class Session:
     client: DataverseClient
     contracts: dict[str, TableContract]
     runner: Runner
+    build_problems: list[str] = field(default_factory=list)  # accepted with --allow-unverified
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How the client talks to Dataverse (the `upload` options; a plan uses the defaults)."""
+
+    bulk: str = "auto"
+    batch_size: int = 100
+    parallel: int = 16
+    bypass_business_logic: bool = False
+    suppress_flows: bool = False
+    device_code: bool = False
+    retry_for_s: float | None = None  # how long an unreachable service is retried before the run stops
 
 
 def contracts_of(db_path: Path) -> dict[str, TableContract]:
@@ -48,111 +69,65 @@ def contracts_of(db_path: Path) -> dict[str, TableContract]:
     return contracts
 
 
-def _client_options(bulk: str, batch_size: int, parallel: int, **headers: bool) -> ClientOptions:
-    if bulk not in BULK_MODES:
-        raise UsageError(f"--bulk {bulk!r}: one of {', '.join(BULK_MODES)}")
+def client_options(settings: ConnectionSettings, *, read_only: bool) -> ClientOptions:
+    if settings.bulk not in BULK_MODES:
+        raise UsageError(f"--bulk {settings.bulk!r}: one of {', '.join(BULK_MODES)}")
+    if settings.retry_for_s is not None and settings.retry_for_s < 0:
+        raise UsageError(f"--retry-for {settings.retry_for_s:g}: give the seconds to keep trying, 0 or more")
+    extra: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(ClientOptions)}
+    # TODO(integrator): the outage budget lands with the client's ServiceUnreachable (branch h-core's
+    # client work); until ClientOptions has `outage_budget_s`, --retry-for cannot reach the client
+    if settings.retry_for_s is not None and "outage_budget_s" in known:
+        extra["outage_budget_s"] = settings.retry_for_s
     return ClientOptions(
-        bulk_mode=BULK_MODES[bulk],
-        batch_size=batch_size,
-        max_parallel_per_user=parallel,
-        bypass_business_logic="CustomSync,CustomAsync" if headers.get("bypass_business_logic") else "",
-        suppress_flows=bool(headers.get("suppress_flows")),
+        bulk_mode=BULK_MODES[settings.bulk],
+        batch_size=settings.batch_size,
+        max_parallel_per_user=settings.parallel,
+        bypass_business_logic="CustomSync,CustomAsync" if settings.bypass_business_logic else "",
+        suppress_flows=settings.suppress_flows,
+        read_only=read_only,
+        **extra,
     )
+
+
+def build_problems(con: duckdb.DuckDBPyConnection, db_path: Path, *, allow_unverified: bool) -> list[str]:
+    """Why the database's rows are not vouched for by its last build; refused unless allowed."""
+    problems = read_evidence(con, db_path).problems
+    if problems and not allow_unverified:
+        raise BuildNotVerified(
+            "refusing to send rows that no successful build vouches for:\n  - " + "\n  - ".join(problems),
+            hint=f"run `p2c build` on this database (and fix what fails), or pass {ALLOW_UNVERIFIED} if you "
+            "know these rows are right",
+        )
+    return problems
 
 
 @contextmanager
 def open_session(
     db_path: Path,
     environment: str | None,
+    options: ClientOptions,
     *,
-    bulk: str = "auto",
-    batch_size: int = 100,
-    parallel: int = 16,
-    bypass_business_logic: bool = False,
-    suppress_flows: bool = False,
     device_code: bool = False,
+    allow_unverified: bool = False,
+    watch: RunWatch | None = None,
 ) -> Iterator[Session]:
-    options = _client_options(
-        bulk, batch_size, parallel, bypass_business_logic=bypass_business_logic, suppress_flows=suppress_flows
-    )
     contracts = contracts_of(db_path)
     with ExitStack() as stack:
         con = open_existing(db_path, read_only=False)
         stack.callback(con.close)
+        problems = build_problems(con, db_path, allow_unverified=allow_unverified)
         # DuckDB would otherwise keep up to 80% of RAM of table pages cached; the upload streams its rows,
         # so a small buffer pool is enough and keeps a million-row upload's memory flat
         con.execute(f"set memory_limit = '{UPLOAD_MEMORY_LIMIT}'")
         con.execute("set preserve_insertion_order = false")
         client = DataverseClient.from_environment(environment, options=options, device_code=device_code)
         stack.callback(client.close)
-        console = progress_console()
-        progress: Progress | None = None
-        if console is not None:
-            progress = stack.enter_context(TableBars(console))
-        yield Session(con, client, contracts, Runner(con, client, contracts, progress=progress))
-
-
-SUMMARY_COLUMNS = (
-    Column("table"),
-    Column("rows", numeric=True),
-    Column("already_done", "done before", numeric=True),
-    Column("updated", numeric=True),
-    Column("unchanged", numeric=True),
-    Column("failed", numeric=True),
-    Column("skipped", numeric=True),
-    Column("not_found", "not found", numeric=True),
-    Column("conflict", "conflicts", numeric=True),
-    Column("cannot_write", "cannot write", numeric=True),
-    Column("rows_per_s", "rows/s", numeric=True),
-    Column("throttle_wait_s", "throttled s", numeric=True),
-)
-
-
-def summary_rows(summary: RunSummary) -> list[dict[str, Any]]:
-    rows = []
-    for tally in summary.tables:
-        processed = tally.total - tally.already_done
-        rows.append(
-            {
-                "table": tally.table,
-                "rows": tally.total,
-                "already_done": tally.already_done,
-                **{status: tally.by_status.get(status, 0) for status in ("updated", "unchanged", "failed")},
-                "skipped": tally.by_status.get("skipped", 0),
-                "not_found": tally.by_decision.get("not_found", 0),
-                "conflict": tally.by_decision.get("conflict", 0),
-                "cannot_write": tally.by_decision.get("cannot_write", 0),
-                "rows_per_s": round(processed / tally.seconds) if tally.seconds > 0 else 0,
-                "throttle_wait_s": round(tally.throttle_wait_s, 1),
-            }
-        )
-    return rows
-
-
-def print_run_summary(summary: RunSummary, fmt: OutputFormat, console: Console, err: Console) -> None:
-    rows = summary_rows(summary)
-    if fmt is OutputFormat.JSON:
-        emit_json(
-            {
-                "run_id": summary.run_id,
-                "command": summary.command,
-                "environment": summary.environment,
-                "dry_run": summary.dry_run,
-                "tables": rows,
-                "notes": {t.table: t.notes for t in summary.tables if t.notes},
-            }
-        )
-        return
-    title = f"p2c {summary.command} {summary.run_id} -> {summary.environment}"
-    render_rows(rows, SUMMARY_COLUMNS, fmt, title=title + (" (dry run)" if summary.dry_run else ""))
-    for tally in summary.tables:
-        for note in tally.notes:
-            err.print(f"note: {note}", highlight=False, soft_wrap=True)
-    if summary.failed:
-        err.print(
-            f"{summary.failed} row(s) failed: `p2c results --run {summary.run_id}` lists them with why",
-            highlight=False,
-        )
+        watch = watch or RunWatch()
+        client.events = watch
+        runner = Runner(con, client, contracts, progress=watch)
+        yield Session(con, client, contracts, runner, problems)
 
 
 def read_results(

@@ -1,0 +1,236 @@
+"""`plan` and `upload` as a Python API with typed results, usable without the command line (the CLI only
+parses options, renders these results with p2c/upload/render.py and picks the exit code).
+
+    from p2c.upload import api
+    result = api.plan(Path("p2c.duckdb"), "https://contoso.crm4.dynamics.com", out=Path("plan.json"))
+    result.tables["account"].update          # rows the upload would update
+    applied = api.upload(Path("p2c.duckdb"), plan_file=Path("plan.json"))
+    applied.stopped, applied.failed, applied.dropped
+
+Every usage mistake (an --out that cannot be written, a plan file that is not a plan of this database and
+environment) is raised as p2c.errors.UsageError before anything is read or sent; a database whose last build
+did not succeed, or was loaded after it, is refused (`allow_unverified` overrides it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from p2c.dataverse.client import ENVIRONMENT_URL_VARIABLE, normalize_environment_url
+from p2c.errors import P2CError, UsageError
+from p2c.upload.prepare import Decision
+from p2c.upload.progress import RunWatch
+from p2c.upload.runner import DroppedRow, RunSummary, TableTally, load_plan
+from p2c.upload.session import ConnectionSettings, client_options, open_session
+from p2c.upload.store import OutcomeStatus
+
+
+@dataclass(frozen=True)
+class PlanTable:
+    """What an upload of one table would do, row by row decided against the current records."""
+
+    table: str
+    rows: int
+    already_done: int
+    update: int
+    unchanged: int
+    not_found: int
+    conflict: int
+    cannot_write: int
+    notes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, tally: TableTally) -> PlanTable:
+        decided = tally.by_decision
+        return cls(
+            tally.table,
+            tally.total,
+            tally.already_done,
+            decided[Decision.UPDATE],
+            decided[Decision.UNCHANGED],
+            decided[Decision.NOT_FOUND],
+            decided[Decision.CONFLICT],
+            decided[Decision.CANNOT_WRITE],
+            tuple(tally.notes),
+        )
+
+
+@dataclass(frozen=True)
+class UploadTable:
+    """What an upload did to one table (a dry run: what it would have done, `would_update`)."""
+
+    table: str
+    rows: int
+    already_done: int
+    updated: int
+    would_update: int  # a dry run: rows it would have sent
+    unchanged: int
+    failed: int
+    not_found: int  # of the failed: the kinds decided before any write
+    conflict: int
+    cannot_write: int
+    write_failed: int  # of the failed: refused by Dataverse (or changed since the plan)
+    skipped: int
+    rows_per_s: int
+    throttled_s: float  # on the clock, with at least one request of this table held
+    throttle_request_s: float  # the holds of its requests added up (concurrent holds count each)
+    notes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, tally: TableTally, dry_run: bool) -> UploadTable:
+        status, decided = tally.by_status, tally.by_decision
+        failed = status[OutcomeStatus.FAILED]
+        before_write = (
+            decided[Decision.NOT_FOUND] + decided[Decision.CONFLICT] + decided[Decision.CANNOT_WRITE]
+        )
+        processed = tally.total - tally.already_done
+        return cls(
+            table=tally.table,
+            rows=tally.total,
+            already_done=tally.already_done,
+            updated=status[OutcomeStatus.UPDATED],
+            would_update=status[OutcomeStatus.SKIPPED] if dry_run else 0,
+            unchanged=status[OutcomeStatus.UNCHANGED],
+            failed=failed,
+            not_found=decided[Decision.NOT_FOUND],
+            conflict=decided[Decision.CONFLICT],
+            cannot_write=decided[Decision.CANNOT_WRITE],
+            write_failed=max(0, failed - before_write),
+            skipped=status[OutcomeStatus.SKIPPED],
+            rows_per_s=round(processed / tally.seconds) if tally.seconds > 0 else 0,
+            throttled_s=round(tally.throttle_wait_s, 1),
+            throttle_request_s=round(tally.throttle_request_s, 1),
+            notes=tuple(tally.notes),
+        )
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What plan and upload results share."""
+
+    run_id: str
+    environment: str
+    seconds: float
+    throttled_s: float  # time on the clock during which at least one request was held
+    throttle_request_s: float  # the holds of all requests added up (several run at once)
+    build_problems: tuple[str, ...]  # accepted with allow_unverified: the build does not vouch for the rows
+    stopped: str | None  # why the run stopped early (the service unreachable); None when it ran through
+
+    @classmethod
+    def of(cls, summary: RunSummary, build_problems: Sequence[str]) -> RunFacts:
+        return cls(
+            summary.run_id,
+            summary.environment,
+            round(summary.seconds, 1),
+            round(summary.throttle_wait_s, 1),
+            round(summary.throttle_request_s, 1),
+            tuple(build_problems),
+            summary.stopped,
+        )
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    run: RunFacts
+    plan_path: Path
+    tables: dict[str, PlanTable] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    run: RunFacts
+    dry_run: bool
+    plan_file: Path | None
+    tables: dict[str, UploadTable] = field(default_factory=dict)
+    dropped: tuple[DroppedRow, ...] = ()  # rows of the applied plan that are no longer in the build
+
+    @property
+    def failed(self) -> int:
+        return sum(t.failed for t in self.tables.values())
+
+
+def plan(
+    db_path: Path,
+    environment: str | None = None,
+    *,
+    out: Path,
+    tables: Sequence[str] = (),
+    device_code: bool = False,
+    allow_unverified: bool = False,
+    watch: RunWatch | None = None,
+) -> PlanResult:
+    """Read the current records by id and decide each row; write the plan to `out`. Never writes."""
+    check_plan_out(out)
+    options = client_options(ConnectionSettings(), read_only=True)
+    with open_session(
+        db_path, environment, options, device_code=device_code, allow_unverified=allow_unverified, watch=watch
+    ) as session:
+        summary = session.runner.run("plan", tables, plan_out=out)
+        problems = session.build_problems
+    return PlanResult(RunFacts.of(summary, problems), out, {t.table: PlanTable.of(t) for t in summary.tables})
+
+
+def upload(
+    db_path: Path,
+    environment: str | None = None,
+    *,
+    tables: Sequence[str] = (),
+    plan_file: Path | None = None,
+    dry_run: bool = False,
+    settings: ConnectionSettings | None = None,
+    allow_unverified: bool = False,
+    watch: RunWatch | None = None,
+) -> UploadResult:
+    """Update the existing records by id (or, `dry_run`, decide everything and send nothing: the client is
+    then read-only, so no code path can write)."""
+    settings = settings or ConnectionSettings()
+    options = client_options(settings, read_only=dry_run)
+    if plan_file is not None:
+        check_plan_file(plan_file, db_path, environment)
+    with open_session(
+        db_path,
+        environment,
+        options,
+        device_code=settings.device_code,
+        allow_unverified=allow_unverified,
+        watch=watch,
+    ) as session:
+        summary = session.runner.run("upload", tables, dry_run=dry_run, plan_in=plan_file)
+        problems = session.build_problems
+    return UploadResult(
+        RunFacts.of(summary, problems),
+        summary.dry_run,
+        plan_file,
+        {t.table: UploadTable.of(t, summary.dry_run) for t in summary.tables},
+        tuple(summary.dropped),
+    )
+
+
+def check_plan_out(out: Path) -> None:
+    """--out names a file we can write, checked before the plan reads anything."""
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder: give the plan's file name, e.g. {out / 'plan.json'}")
+    folder = out.parent if str(out.parent) else Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {out}: {folder} is a file, not a folder")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UsageError(f"--out {out}: cannot write there (permission denied)")
+
+
+def check_plan_file(plan_file: Path, db_path: Path, environment: str | None) -> None:
+    """The plan is a plan of this database and environment, every row with a known action: checked before
+    the database is opened or Dataverse asked (the runner reads it again when it applies it)."""
+    url = environment or os.environ.get(ENVIRONMENT_URL_VARIABLE, "")
+    if not url:
+        return  # the session says that the environment is missing
+    try:
+        load_plan(plan_file, normalize_environment_url(url), str(db_path.resolve()))
+    except UsageError:
+        raise
+    except P2CError as error:
+        raise UsageError(error.message, hint=error.hint) from None

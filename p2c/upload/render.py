@@ -1,0 +1,163 @@
+"""How the results of `p2c plan` and `p2c upload` are printed: the table (or JSON/CSV) on stdout, notes and
+what to do next on stderr. The API (p2c/upload/api.py) computes; this only shows."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from rich.console import Console
+
+from p2c.output import Column, OutputFormat, emit_json, render_rows
+from p2c.upload.api import PlanResult, RunFacts, UploadResult
+
+PLAN_COLUMNS = (
+    Column("table"),
+    Column("rows", numeric=True),
+    Column("already_done", "done before", numeric=True),
+    Column("update", "to update", numeric=True),
+    Column("unchanged", numeric=True),
+    Column("not_found", "not found", numeric=True),
+    Column("conflict", "conflicts", numeric=True),
+    Column("cannot_write", "cannot write", numeric=True),
+)
+
+_FAILED_BY_KIND = (
+    Column("failed", numeric=True),
+    Column("not_found", "not found", numeric=True),
+    Column("conflict", "conflicts", numeric=True),
+    Column("cannot_write", "cannot write", numeric=True),
+    Column("write_failed", "write errors", numeric=True),
+)
+UPLOAD_COLUMNS = (
+    Column("table"),
+    Column("rows", numeric=True),
+    Column("already_done", "done before", numeric=True),
+    Column("updated", numeric=True),
+    Column("unchanged", numeric=True),
+    *_FAILED_BY_KIND,
+    Column("rows_per_s", "rows/s", numeric=True),
+    Column("throttled_s", "throttled s", numeric=True),
+)
+DRY_RUN_COLUMNS = (
+    Column("table"),
+    Column("rows", numeric=True),
+    Column("already_done", "done before", numeric=True),
+    Column("would_update", "would update", numeric=True),
+    Column("unchanged", numeric=True),
+    *_FAILED_BY_KIND,
+)
+DROPPED_COLUMNS = (
+    Column("table"),
+    Column("row_key"),
+    Column("business_key"),
+    Column("action", "planned"),
+    Column("reason"),
+)
+
+
+def _minutes(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def _run_json(run: RunFacts) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "environment": run.environment,
+        "seconds": run.seconds,
+        "throttled_s": run.throttled_s,
+        "throttle_request_s": run.throttle_request_s,
+        "build_problems": list(run.build_problems),
+        "stopped": run.stopped,
+    }
+
+
+def _notes(tables: dict[str, Any], err: Console) -> None:
+    for table in tables.values():
+        for note in table.notes:
+            err.print(f"note: {note}", highlight=False, soft_wrap=True)
+
+
+def _run_lines(run: RunFacts, err: Console) -> None:
+    for problem in run.build_problems:
+        err.print(f"[yellow]NOT VERIFIED:[/yellow] {problem}", highlight=False, soft_wrap=True)
+    if run.throttled_s:
+        err.print(
+            f"throttled {run.throttled_s:g} s of {_minutes(run.seconds)} on the clock"
+            f" ({run.throttle_request_s:g} request-seconds held, several requests at once)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def render_plan(result: PlanResult, fmt: OutputFormat, err: Console) -> None:
+    rows = [dataclasses.asdict(t) for t in result.tables.values()]
+    if fmt is OutputFormat.JSON:
+        emit_json(
+            {
+                **_run_json(result.run),
+                "command": "plan",
+                "plan": str(result.plan_path),
+                "tables": [{k: v for k, v in row.items() if k != "notes"} for row in rows],
+                "notes": {t.table: list(t.notes) for t in result.tables.values() if t.notes},
+            }
+        )
+    else:
+        title = f"p2c plan {result.run.run_id} -> {result.run.environment}"
+        render_rows(rows, PLAN_COLUMNS, fmt, title=title)
+    _notes(result.tables, err)
+    _run_lines(result.run, err)
+    if result.run.stopped is None:
+        err.print(f"plan written to {result.plan_path}", highlight=False, soft_wrap=True)
+    _stopped(result.run, err)
+
+
+def render_upload(result: UploadResult, fmt: OutputFormat, err: Console) -> None:
+    rows = [dataclasses.asdict(t) for t in result.tables.values()]
+    dropped = [dataclasses.asdict(d) for d in result.dropped]
+    if fmt is OutputFormat.JSON:
+        emit_json(
+            {
+                **_run_json(result.run),
+                "command": "upload",
+                "dry_run": result.dry_run,
+                "plan": str(result.plan_file) if result.plan_file else None,
+                "tables": [{k: v for k, v in row.items() if k != "notes"} for row in rows],
+                "notes": {t.table: list(t.notes) for t in result.tables.values() if t.notes},
+                "dropped": dropped,
+            }
+        )
+    else:
+        title = f"p2c upload {result.run.run_id} -> {result.run.environment}"
+        columns = DRY_RUN_COLUMNS if result.dry_run else UPLOAD_COLUMNS
+        render_rows(rows, columns, fmt, title=title + (" (dry run: nothing sent)" if result.dry_run else ""))
+        if dropped and fmt is OutputFormat.TABLE:
+            render_rows(dropped, DROPPED_COLUMNS, fmt, title="planned rows no longer in the build: not sent")
+    _notes(result.tables, err)
+    _run_lines(result.run, err)
+    if result.dropped:
+        err.print(
+            f"{len(result.dropped)} planned row(s) are no longer in the build and were not sent"
+            + (" (listed above)" if fmt is OutputFormat.TABLE else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
+    if result.failed:
+        err.print(
+            f"{result.failed} row(s) failed: `p2c results --run {result.run.run_id}` lists them with why",
+            highlight=False,
+            soft_wrap=True,
+        )
+    _stopped(result.run, err)
+
+
+def _stopped(run: RunFacts, err: Console) -> None:
+    if run.stopped is None:
+        return
+    err.print(
+        f"[red]stopped:[/red] {run.stopped}\n"
+        f"  the rows above are recorded (run {run.run_id}); run the same command again to do the rest",
+        highlight=False,
+        soft_wrap=True,
+    )
