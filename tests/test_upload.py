@@ -487,3 +487,233 @@ def _api(stage: Stage) -> Any:
     from p2c.emulator.testing import api_session
 
     return api_session(stage.emulator, CLIENT_ID)
+
+
+# -- issue 19: what a user meets in `plan` and `upload` ---------------------------------------------------
+
+
+def _records(stage: Stage) -> dict[str, list[dict[str, Any]]]:
+    return {t: sorted(stage.state.rows(t), key=lambda r: str(r["id"])) for t in _counts(stage)}
+
+
+def test_a_dry_run_with_or_without_a_plan_leaves_every_record_untouched(stage: Stage) -> None:
+    plan_path = stage.db.parent / "plan.json"
+    planned = stage.p2c("plan", "--env", stage.env, "--db", str(stage.db), "--out", str(plan_path))
+    assert planned.exit_code == ExitCode.OK, planned.output
+    before = _records(stage)
+    for extra in (["--plan", str(plan_path)], []):
+        dry = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--dry-run", *extra)
+        assert dry.exit_code == ExitCode.OK, dry.output
+        assert stage.state.api_writes("update") == 0, extra
+        assert _records(stage) == before, extra
+        assert "would update" in dry.stdout
+    # the reviewed plan is then applied for real, every planned update sent
+    applied = stage.p2c(
+        "upload", "--env", stage.env, "--db", str(stage.db), "--plan", str(plan_path), "--format", "json"
+    )
+    assert applied.exit_code == ExitCode.OK, applied.output
+    plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    to_update = sum(entry["summary"]["update"] for entry in plan["tables"].values())
+    assert to_update and stage.state.api_writes("update") == to_update
+
+
+def test_a_read_only_client_refuses_every_write(stage: Stage) -> None:
+    from p2c.dataverse import ClientOptions, DataverseClient, UpdateRow
+
+    [(record_id,)] = stage.query("select lower(_source_record_id) from dualwrite.account limit 1")
+    options = ClientOptions(read_only=True)
+    with DataverseClient.from_environment(stage.env, options=options) as client:
+        try:
+            results = client.update_many("account", [UpdateRow(record_id, {"telephone1": "+1 555 0199"})])
+        except Exception as error:  # refused as a whole or row by row: either way nothing is sent
+            assert "read-only" in str(error)
+        else:
+            assert [r.ok for r in results] == [False]
+            assert "read-only" in results[0].message
+    assert stage.state.api_writes("update") == 0
+    assert stage.state.row("account", record_id)["telephone1"] != "+1 555 0199"  # type: ignore[index]
+
+
+def test_plan_and_upload_refuse_a_database_whose_last_build_failed(stage: Stage) -> None:
+    stage.execute("update p2c.builds set status = 'failed', failing = 2")
+    plan_path = stage.db.parent / "plan.json"
+    for args in (["plan", "--out", str(plan_path)], ["upload"]):
+        refused = stage.p2c(*args, "--env", stage.env, "--db", str(stage.db))
+        assert refused.exit_code == ExitCode.CANNOT_RUN, refused.output
+        assert "FAILED (2 failing node(s))" in refused.stderr
+        assert "--allow-unverified" in refused.stderr and "Traceback" not in refused.output
+    assert not plan_path.exists()
+    assert stage.state.api_writes("update") == 0
+    allowed = stage.p2c(
+        "upload", "--env", stage.env, "--db", str(stage.db), "--table", "account", "--allow-unverified"
+    )
+    assert allowed.exit_code == ExitCode.OK, allowed.output
+    assert "NOT VERIFIED" in allowed.stderr
+    assert stage.state.api_writes("update") == _counts(stage)["account"]
+
+
+def test_an_outage_stops_the_run_cleanly_and_the_same_command_finishes_it(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from p2c.dataverse import DataverseClient
+    from p2c.dataverse.errors import DataverseTransientError
+
+    real = DataverseClient.update_many
+
+    def down_at_contacts(self: DataverseClient, table: str, rows: Any) -> Any:
+        if table == "contact":
+            raise DataverseTransientError(
+                "the service did not answer for 300 s (connection refused): gave up after the outage budget"
+            )
+        return real(self, table, rows)
+
+    monkeypatch.setattr(DataverseClient, "update_many", down_at_contacts)
+    args = ["upload", "--env", stage.env, "--db", str(stage.db), "--format", "json"]
+    stopped = stage.p2c(*args)
+    assert stopped.exit_code == ExitCode.CANNOT_RUN, stopped.output
+    assert "Traceback" not in stopped.output and "internal error" not in stopped.output
+    assert "run the same command again" in stopped.stderr
+    assert "the service did not answer for 300 s" in stopped.stderr
+    summary = json.loads(stopped.stdout)
+    assert summary["stopped"]
+    tables = {t["table"]: t for t in summary["tables"]}
+    assert tables["account"]["updated"] == _counts(stage)["account"]
+    assert "salesorder" not in tables
+    [(status,)] = stage.query("select status from upload.runs")
+    assert status == "interrupted"
+
+    monkeypatch.setattr(DataverseClient, "update_many", real)
+    again = stage.p2c(*args)
+    assert again.exit_code == ExitCode.OK, again.output
+    tables = {t["table"]: t for t in json.loads(again.stdout)["tables"]}
+    assert tables["account"]["already_done"] == tables["account"]["rows"]
+    assert tables["contact"]["updated"] == _counts(stage)["contact"]
+
+
+def test_throttled_time_is_time_on_the_clock_not_the_sum_of_concurrent_waits(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every row's request is held 30 s at the same moment: 30 s on the clock, the request-seconds apart."""
+    from datetime import UTC, datetime
+
+    from p2c.dataverse import DataverseClient
+    from p2c.dataverse.results import RowResult, RowStatus, WriteMethod
+
+    moment = datetime.now(UTC)
+
+    def held_together(self: DataverseClient, table: str, rows: Any) -> Any:
+        return [
+            RowResult(row.record_id, RowStatus.UPDATED, 204, "", "", 2, 30.0, moment, moment,
+                      WriteMethod.SINGLE, user=f"user{index}")
+            for index, row in enumerate(rows)
+        ]  # fmt: skip
+
+    monkeypatch.setattr(DataverseClient, "update_many", held_together)
+    uploaded = stage.p2c(
+        "upload", "--env", stage.env, "--db", str(stage.db), "--table", "account", "--format", "json"
+    )
+    assert uploaded.exit_code == ExitCode.OK, uploaded.output
+    summary = json.loads(uploaded.stdout)
+    [account] = summary["tables"]
+    assert account["throttled_s"] == 30.0
+    assert account["throttle_request_s"] == 30.0 * _counts(stage)["account"]
+    assert summary["throttled_s"] == 30.0
+    [(recorded,)] = stage.query("select throttle_wait_s from upload.runs")
+    assert recorded == 30.0
+
+
+def test_plan_shows_per_table_what_it_would_do(stage: Stage) -> None:
+    ghost = str(uuid.uuid4())
+    [(contact,)] = stage.query("select msdyn_contactpersonid from dualwrite.contact order by 1 limit 1")
+    stage.execute(
+        "update dualwrite.contact set _source_record_id = ? where msdyn_contactpersonid = ?", [ghost, contact]
+    )
+    plan_path = stage.db.parent / "plan.json"
+    args = ["plan", "--env", stage.env, "--db", str(stage.db), "--out", str(plan_path)]
+    planned = stage.p2c(*args, "--format", "json")
+    assert planned.exit_code == ExitCode.OK, planned.output
+    shown = {t["table"]: t for t in json.loads(planned.stdout)["tables"]}
+    written = json.loads(plan_path.read_text(encoding="utf-8"))["tables"]
+    for table, entry in written.items():
+        for action in ("update", "unchanged", "not_found", "conflict", "cannot_write"):
+            assert shown[table][action] == entry["summary"][action], (table, action)
+        assert "failed" not in shown[table] and "skipped" not in shown[table]
+    assert shown["contact"]["not_found"] == 1
+    assert shown["contact"]["update"] == _counts(stage)["contact"] - 1
+
+    text = stage.p2c(*args)
+    assert text.exit_code == ExitCode.OK, text.output
+    header = next(line for line in text.stdout.splitlines() if "table" in line and "rows" in line)
+    for title in ("to update", "unchanged", "not found", "conflicts", "cannot write"):
+        assert title in header
+    assert "skipped" not in text.stdout and "updated" not in header
+
+
+def test_upload_of_a_plan_reports_planned_rows_that_left_the_build(stage: Stage) -> None:
+    plan_path = stage.db.parent / "plan.json"
+    planned = stage.p2c(
+        "plan", "--env", stage.env, "--db", str(stage.db), "--table", "account", "--out", str(plan_path)
+    )
+    assert planned.exit_code == ExitCode.OK, planned.output
+    [(gone, number)] = stage.query(
+        "select lower(_source_record_id), accountnumber from dualwrite.account order by 1 limit 1"
+    )
+    stage.execute("delete from dualwrite.account where lower(_source_record_id) = ?", [gone])
+    args = ["upload", "--env", stage.env, "--db", str(stage.db), "--plan", str(plan_path)]
+    applied = stage.p2c(*args, "--format", "json")
+    assert applied.exit_code == ExitCode.OK, applied.output
+    [dropped] = json.loads(applied.stdout)["dropped"]
+    assert (dropped["table"], dropped["row_key"], dropped["action"]) == ("account", gone, "update")
+    assert "no longer a target row" in dropped["reason"]
+    assert "1 planned row(s) are no longer in the build" in applied.stderr
+    assert stage.state.row("account", gone).get("_msdyn_company_value") is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("[]", "not a p2c plan"),
+        ('{"format": "something-else/9"}', "not a p2c plan"),
+        ("not json at all", "cannot read the plan"),
+        ("UNKNOWN_ACTION", "unknown action 'delete'"),
+        ("OTHER_ENVIRONMENT", "was made for https://contoso.crm4.dynamics.com"),
+        ("OTHER_DATABASE", "was made from the database"),
+    ],
+)
+def test_a_plan_file_that_does_not_fit_is_a_usage_error_before_any_work(
+    stage: Stage, content: str, expected: str
+) -> None:
+    from p2c.upload.runner import PLAN_FORMAT
+
+    head = {"format": PLAN_FORMAT, "environment": stage.env, "database": str(stage.db.resolve())}
+    row = {"row_key": "x", "action": "update", "payload": {}, "etag": None}
+    documents = {
+        "UNKNOWN_ACTION": {**head, "tables": {"account": {"rows": [{**row, "action": "delete"}]}}},
+        "OTHER_ENVIRONMENT": {**head, "environment": "https://contoso.crm4.dynamics.com", "tables": {}},
+        "OTHER_DATABASE": {**head, "database": "/elsewhere/other.duckdb", "tables": {}},
+    }
+    plan_path = stage.db.parent / "odd-plan.json"
+    plan_path.write_text(json.dumps(documents[content]) if content in documents else content, encoding="utf-8")
+    result = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--plan", str(plan_path))
+    assert result.exit_code == ExitCode.CANNOT_RUN, result.output
+    assert expected in result.stderr
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    assert stage.state.api_writes("update") == 0
+    assert not stage.query("select * from information_schema.tables where table_schema = 'upload'")
+
+
+def test_plan_out_a_folder_or_an_unwritable_path_fails_before_the_plan_runs(stage: Stage) -> None:
+    folder = stage.db.parent / "plans"
+    folder.mkdir()
+    under_a_file = stage.db / "plan.json"  # the database file is no folder
+    for out, expected in ((folder, "is a folder"), (under_a_file, "is a file, not a folder")):
+        result = stage.p2c("plan", "--env", stage.env, "--db", str(stage.db), "--out", str(out))
+        assert result.exit_code == ExitCode.CANNOT_RUN, result.output
+        assert expected in result.stderr
+    assert not stage.query("select * from information_schema.tables where table_schema = 'upload'")
+
+
+def test_plain_output_has_no_progress_bars(stage: Stage) -> None:
+    uploaded = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--table", "account")
+    assert uploaded.exit_code == ExitCode.OK, uploaded.output
+    assert "━" not in uploaded.output and "\x1b[" not in uploaded.output
