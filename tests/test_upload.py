@@ -655,7 +655,7 @@ def test_upload_of_a_plan_reports_planned_rows_that_left_the_build(stage: Stage)
         "plan", "--env", stage.env, "--db", str(stage.db), "--table", "account", "--out", str(plan_path)
     )
     assert planned.exit_code == ExitCode.OK, planned.output
-    [(gone, number)] = stage.query(
+    [(gone, _number)] = stage.query(
         "select lower(_source_record_id), accountnumber from dualwrite.account order by 1 limit 1"
     )
     stage.execute("delete from dualwrite.account where lower(_source_record_id) = ?", [gone])
@@ -693,7 +693,8 @@ def test_a_plan_file_that_does_not_fit_is_a_usage_error_before_any_work(
         "OTHER_DATABASE": {**head, "database": "/elsewhere/other.duckdb", "tables": {}},
     }
     plan_path = stage.db.parent / "odd-plan.json"
-    plan_path.write_text(json.dumps(documents[content]) if content in documents else content, encoding="utf-8")
+    text = json.dumps(documents[content]) if content in documents else content
+    plan_path.write_text(text, encoding="utf-8")
     result = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--plan", str(plan_path))
     assert result.exit_code == ExitCode.CANNOT_RUN, result.output
     assert expected in result.stderr
