@@ -61,12 +61,14 @@ def test_a_transient_failure_is_kept_retryable() -> None:
 
 OLD_RUNS = """create table upload.runs (run_id varchar primary key, command varchar not null,
     environment varchar not null, tables varchar[] not null, dry_run boolean not null, plan_file varchar,
-    status varchar not null, started_at timestamp not null, finished_at timestamp, rows_updated bigint default 0,
-    rows_unchanged bigint default 0, rows_failed bigint default 0, rows_skipped bigint default 0,
+    status varchar not null, started_at timestamp not null, finished_at timestamp,
+    rows_updated bigint default 0, rows_unchanged bigint default 0, rows_failed bigint default 0,
+    rows_skipped bigint default 0,
     throttle_wait_s double default 0)"""
 OLD_RESULTS = """create table upload.results (run_id varchar not null, table_name varchar not null,
-    row_key varchar not null, record_id varchar, business_key varchar, company varchar, status varchar not null,
-    http_status integer, error_code varchar, message varchar, attempts integer, method varchar,
+    row_key varchar not null, record_id varchar, business_key varchar, company varchar,
+    status varchar not null, http_status integer, error_code varchar, message varchar, attempts integer,
+    method varchar,
     app_user varchar, columns_written varchar[], started_at timestamp, finished_at timestamp)"""
 
 

@@ -142,3 +142,41 @@ def read_status(db_path: Path) -> dict[str, Any] | None:
     pid = document.get("pid")
     document["alive"] = process_alive(int(pid), document.get("host")) if isinstance(pid, int) else None
     return document
+
+
+LIVE_TABLE_COLUMNS = (
+    *("table", "rows", "gone_through", "done_before"),
+    *("updated", "unchanged", "failed", "skipped"),
+)
+FAILURE_COLUMNS = (
+    *("table_name", "business_key", "record_id", "http_status"),
+    *("error_code", "retryable", "message"),
+)
+
+
+def print_status(document: dict[str, Any], fmt: Any, console: Any, err: Any) -> None:
+    """A running (or stopped) run's status file: per table how far it got, and the latest failures."""
+    from p2c.output import Column, OutputFormat, emit_json, render_rows
+
+    if fmt is OutputFormat.JSON:
+        emit_json({"running": document})
+        return
+    tables = [{"table": name, **counts} for name, counts in document.get("tables", {}).items()]
+    state = {True: "still running", False: "stopped (its process is gone)", None: "on another host"}
+    where = f"process {document.get('pid')} on {document.get('host')}"
+    err.print(
+        f"run {document['run_id']} -> {document.get('environment')} holds the database: "
+        f"{state[document.get('alive')]} ({where}); status of {document.get('updated_at')}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if fmt is OutputFormat.CSV:
+        render_rows(document.get("latest_failures", []), [Column(c) for c in FAILURE_COLUMNS], fmt)
+        return
+    render_rows(tables, [Column(c, numeric=c != "table") for c in LIVE_TABLE_COLUMNS], fmt, title="progress")
+    failures = document.get("latest_failures", [])
+    if failures:
+        title = f"failures so far: {document.get('failed', len(failures))} (the latest {len(failures)})"
+        render_rows(failures, [Column(c) for c in FAILURE_COLUMNS], fmt, title=title)
+    else:
+        console.print("no failures so far", highlight=False)
