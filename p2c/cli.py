@@ -52,6 +52,7 @@ TargetOption = Annotated[
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 DEBUG_ENV_VAR = "P2C_DEBUG"
+FOLLOW_INTERVAL_S = 2.0  # `p2c results --follow`: how often the running upload's status is shown
 
 
 def _reported(command: Command) -> Command:
@@ -522,14 +523,40 @@ def results(
         str | None, typer.Option("--status", help="Rows of this status: updated, unchanged, failed, skipped.")
     ] = None,
     table: TableOption = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="While an upload holds the database: show its progress until it ends, then the results.",
+        ),
+    ] = False,
     file_format: FormatOption = None,
 ) -> None:
     """The upload runs, the reconciliation per table (target rows = updated + unchanged + failed + to do)
-    and the failed rows with the Dataverse error. Exit 1 when rows failed."""
+    and the failed rows with the Dataverse error. While an upload holds the database: its progress per table
+    and the failures so far (`--follow`: until it ends). Exit 1 when rows failed."""
+    import time
+
+    from p2c.errors import DatabaseUnavailable
+    from p2c.upload.live import print_status, read_status
     from p2c.upload.session import print_results, read_results
 
-    report = read_results(resolve_db_path(db), run_id=run, status=status, tables=tuple(table or ()))
-    print_results(report, resolve_format(file_format), console)
+    db_path, fmt = resolve_db_path(db), resolve_format(file_format)
+    while True:
+        try:
+            report = read_results(db_path, run_id=run, status=status, tables=tuple(table or ()))
+            break
+        except DatabaseUnavailable:
+            # DuckDB keeps other processes out while one writes: the running upload's status file instead
+            live = read_status(db_path)
+            if live is None or live["alive"] is False:
+                raise
+            if not follow:
+                print_status(live, fmt, console, err_console)
+                raise typer.Exit(ExitCode.FAILED_ROWS if live.get("failed") else ExitCode.OK) from None
+            print_status(live, fmt, console, err_console)
+            time.sleep(FOLLOW_INTERVAL_S)
+    print_results(report, fmt, console)
     raise typer.Exit(ExitCode.FAILED_ROWS if report.failed_rows else ExitCode.OK)
 
 

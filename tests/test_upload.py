@@ -718,3 +718,157 @@ def test_plain_output_has_no_progress_bars(stage: Stage) -> None:
     uploaded = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--table", "account")
     assert uploaded.exit_code == ExitCode.OK, uploaded.output
     assert "━" not in uploaded.output and "\x1b[" not in uploaded.output
+
+
+# --- what "done" means: these values, this environment, still in Dataverse ---------------------------------
+
+
+def _account_row(stage: Stage) -> tuple[str, str, str]:
+    [(record_id, number, party)] = stage.query(
+        "select lower(_source_record_id), accountnumber, msdyn_partynumber from dualwrite.account"
+        " where msdyn_company = 'USMF' and msdyn_partynumber is not null order by accountnumber limit 1"
+    )
+    return record_id, number, party
+
+
+def _results_of(stage: Stage, table: str, record_id: str) -> list[tuple[Any, ...]]:
+    return stage.query(
+        "select run_id, status, error_code, message from upload.results"
+        " where table_name = ? and record_id = ? order by finished_at",
+        [table, record_id],
+    )
+
+
+def test_a_value_corrected_in_the_export_is_sent_again(stage: Stage) -> None:
+    """Done is remembered for the values a row carried: after the export is corrected and built again, the
+    row whose value changed is sent, Dataverse holds the new value, and results and lineage say so."""
+    assert stage.p2c("upload", "--env", stage.env, "--db", str(stage.db)).exit_code == ExitCode.OK
+    record_id, number, _ = _account_row(stage)
+    # what `p2c load` + `p2c build` of a corrected export leaves in the mart: one value differs
+    stage.execute(
+        "update dualwrite.account set msdyn_partynumber = 'PTY-CORRECTED' where lower(_source_record_id) = ?",
+        [record_id],
+    )
+    again = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--format", "json")
+    assert again.exit_code == ExitCode.OK, again.output
+    account = next(t for t in json.loads(again.stdout)["tables"] if t["table"] == "account")
+    assert (account["updated"], account["already_done"]) == (1, account["rows"] - 1)
+    assert stage.state.row("account", record_id)["msdyn_partynumber"] == "PTY-CORRECTED"  # type: ignore[index]
+    assert [status for _, status, _, _ in _results_of(stage, "account", record_id)] == ["updated", "updated"]
+    trace = stage.p2c("lineage", "trace", "account", "USMF", number, "--db", str(stage.db))
+    assert "upload: updated at " in trace.stdout
+
+
+def test_a_done_row_changed_in_dataverse_is_reported_and_sent_again(stage: Stage) -> None:
+    """Every run compares done rows with Dataverse too: a value changed behind p2c's back is planned as
+    `done_but_differs` and sent again by the upload; the rows that still match stay done before."""
+    assert stage.p2c("upload", "--env", stage.env, "--db", str(stage.db)).exit_code == ExitCode.OK
+    record_id, _, party = _account_row(stage)
+    edited = _api(stage).patch(
+        f"{stage.emulator.service_root}accounts({record_id})",
+        json={"msdyn_partynumber": "CHANGED-BEHIND"},
+        headers={"If-Match": "*"},
+    )
+    assert edited.status_code == 204, edited.text
+    _, account = _plan(stage, "account")
+    [row] = account["rows"]
+    assert (row["record_id"], row["action"], row["code"]) == (
+        record_id,
+        "done_but_differs",
+        "p2c:done_but_differs",
+    )
+    assert row["changes"]["msdyn_partynumber"] == {"current": "CHANGED-BEHIND", "new": party}
+    assert account["summary"]["already_done"] == account["summary"]["rows"] - 1
+
+    again = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--format", "json")
+    assert again.exit_code == ExitCode.OK, again.output
+    assert stage.state.row("account", record_id)["msdyn_partynumber"] == party  # type: ignore[index]
+    last = _results_of(stage, "account", record_id)[-1]
+    assert last[1:3] == ("updated", "p2c:done_but_differs")
+    listed = stage.p2c("results", "--db", str(stage.db), "--status", "updated", "--format", "json")
+    codes = {(r["record_id"], r["error_code"]) for r in json.loads(listed.stdout)["rows"]}
+    assert (record_id, "p2c:done_but_differs") in codes
+
+
+def test_another_environment_at_the_same_url_is_not_done(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Done is kept per environment as WhoAmI identifies it (OrganizationId), not per URL: an environment
+    reset or restored at the same URL starts from nothing done."""
+    from p2c.dataverse import DataverseClient
+    from p2c.dataverse.results import WhoAmI
+
+    assert stage.p2c("upload", "--env", stage.env, "--db", str(stage.db)).exit_code == ExitCode.OK
+    real = DataverseClient.whoami
+    other = str(uuid.uuid4())
+    monkeypatch.setattr(
+        DataverseClient, "whoami", lambda self: WhoAmI(real(self).user_id, real(self).business_unit_id, other)
+    )
+    again = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--format", "json")
+    assert again.exit_code == ExitCode.OK, again.output
+    tables = json.loads(again.stdout)["tables"]
+    # every row was read again and found holding its values: recorded unchanged there, none done before
+    assert all(t["already_done"] == 0 and t["unchanged"] == t["rows"] for t in tables), tables
+    assert stage.query("select count(distinct organization_id) from upload.runs") == [(2,)]
+    report = json.loads(stage.p2c("results", "--db", str(stage.db), "--format", "json").stdout)
+    assert all(r["unchanged"] == r["target_rows"] for r in report["reconciliation"])
+
+
+def test_an_environment_reset_at_the_same_url_is_uploaded_again(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upload, then the environment is restored to its state before the upload at the same URL: the next
+    plan and upload do not call it done; everything is sent again and Dataverse holds the values."""
+    db = _copy_db(built, tmp_path)
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    monkeypatch.setenv("P2C_TENANT_ID", "p2c-emulator")
+    monkeypatch.setenv("P2C_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("P2C_CLIENT_SECRET", SECRET)
+
+    def emulator(state: str, port: int = 0) -> Any:
+        return running_emulator(
+            tmp_path / state, seed_from=db, client_id=CLIENT_ID, client_secret=SECRET, port=port
+        )
+
+    def run(emu: RunningEmulator, *args: str) -> Result:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emu.ca_cert))
+        monkeypatch.setenv("P2C_AUTHORITY", emu.authority)
+        return CliRunner().invoke(app, [*args, "--env", emu.base_url, "--db", str(db), "--format", "json"])
+
+    with emulator("first.sqlite") as first:
+        assert run(first, "upload").exit_code == ExitCode.OK
+        url, port = first.base_url, int(first.base_url.rsplit(":", 1)[1].split("/")[0])
+    with emulator("restored.sqlite", port) as restored:
+        assert restored.base_url == url
+        planned = run(restored, "plan", "--out", str(tmp_path / "plan.json"))
+        assert planned.exit_code == ExitCode.OK, planned.output
+        assert all(t["already_done"] == 0 for t in json.loads(planned.stdout)["tables"])
+        uploaded = run(restored, "upload")
+        assert uploaded.exit_code == ExitCode.OK, uploaded.output
+        tables = json.loads(uploaded.stdout)["tables"]
+        assert all(t["updated"] == t["rows"] and t["already_done"] == 0 for t in tables), tables
+        state = EmulatorState(restored.state)
+        companies = {r["cdm_companycode"]: r["id"] for r in state.rows("cdm_company")}
+        with duckdb.connect(str(db), read_only=True) as con:
+            expected = con.execute(
+                "select lower(_source_record_id), msdyn_company from dualwrite.account"
+            ).fetchall()
+        accounts = {r["id"]: r for r in state.rows("account")}
+        assert all(accounts[rid]["_msdyn_company_value"] == companies[c] for rid, c in expected)
+
+
+def test_results_keep_one_latest_outcome_per_record(stage: Stage) -> None:
+    """A record failed under one row key (exported without its id) and was updated later under its id: the
+    reconciliation and the failed rows count it once, by its latest outcome."""
+    assert stage.p2c("upload", "--env", stage.env, "--db", str(stage.db)).exit_code == ExitCode.OK
+    record_id, number, _ = _account_row(stage)
+    [(run_id,)] = stage.query("select run_id from upload.runs where command = 'upload'")
+    stage.execute(
+        "insert into upload.results (run_id, table_name, row_key, record_id, business_key, status,"
+        " error_code, message, finished_at) values (?, 'account', 'accounts.xlsx##7', ?, ?, 'failed',"
+        " 'p2c:not_identified', 'older', timestamp '2000-01-01')",
+        [run_id, record_id, number],
+    )
+    listed = stage.p2c("results", "--db", str(stage.db), "--format", "json")
+    assert listed.exit_code == ExitCode.OK, listed.output
+    assert json.loads(listed.stdout)["rows"] == []

@@ -52,7 +52,10 @@ CLIENT_ID = "p2c-reliability-app"
 # a distinctive value, so a scan that finds it cannot be a coincidence
 CLIENT_SECRET = "rel-" + uuid.uuid4().hex + "-s3cret"
 FAULTS = "429=0.10,503=0.05,drop=0.02,latency_ms=20,token_lifetime=3"
-KILL_AFTER_WRITES = 200  # records the emulator updated before the SIGKILL (the first table has 82 rows)
+KILL_AFTER_WRITES = 120  # records the emulator updated before the SIGKILL (the first table has 82 rows)
+# the killed run writes record by record, a few at a time, so that the kill finds writes in flight that have
+# landed in the emulator but whose answers the run has not recorded yet (a bulk request lands all at once)
+KILLED_RUN_WRITES = ("--bulk", "single", "--parallel", "4")
 MAX_RESUMES = 4
 COMMAND_TIMEOUT_S = 120
 TOKEN_SHAPED = re.compile(r"[A-Za-z0-9_-]{64,}")  # secrets.token_urlsafe(48): 64 characters
@@ -358,6 +361,19 @@ class ResumedRun:
     problems_before: list[str]
     seeded: dict[str, int]
     counts_after: dict[str, int]
+    killed_run: str = ""
+    killed_status_before_rerun: str = ""  # as `p2c results` showed it before any new upload ran
+    intents_at_kill: int = 0
+    written_by_killed: set[tuple[str, str]] = field(default_factory=set)  # (table, record id)
+
+
+def _api_writes_so_far(state_file: Path) -> set[tuple[str, str]]:
+    con = sqlite3.connect(f"file:{state_file}?mode=ro", uri=True)
+    try:
+        rows = con.execute("select entity, id from writes where client_id <> 'seed'").fetchall()
+    finally:
+        con.close()
+    return {(str(entity), str(record_id).lower()) for entity, record_id in rows}
 
 
 def _wait_for_writes(
@@ -387,7 +403,7 @@ def resumed(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
         space.outputs += [out.with_suffix(".stdout"), out.with_suffix(".stderr")]
         with out.with_suffix(".stdout").open("wb") as stdout, out.with_suffix(".stderr").open("wb") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", "p2c.cli", *space.upload_args()],
+                [sys.executable, "-m", "p2c.cli", *space.upload_args(), *KILLED_RUN_WRITES],
                 env=space.env,
                 cwd=folder,
                 stdout=stdout,
@@ -403,6 +419,11 @@ def resumed(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
         assert written >= KILL_AFTER_WRITES, f"only {written} records written before the kill deadline"
         assert process.returncode == -signal.SIGKILL
         [(results_at_kill,)] = space.query("select count(*) from upload.results")
+        [(intents_at_kill,)] = space.query("select count(*) from upload.intents")
+        [(killed_run,)] = space.query("select run_id from upload.runs where command = 'upload'")
+        written_by_killed = _api_writes_so_far(space.emulator.state)
+        before_rerun = space.results_json()
+        killed_status = next(r["status"] for r in before_rerun["runs"] if r["run_id"] == killed_run)
         # the same command again, until it exits 0
         codes = []
         for attempt in range(1, MAX_RESUMES + 1):
@@ -426,6 +447,10 @@ def resumed(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
             problems_before=problems_before,
             seeded=seeded,
             counts_after={name: state.count(name) for name in contracts},
+            killed_run=str(killed_run),
+            killed_status_before_rerun=str(killed_status),
+            intents_at_kill=int(intents_at_kill),
+            written_by_killed=written_by_killed,
         )
         assert sum(totals.values()) > 0
 
@@ -433,6 +458,35 @@ def resumed(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
 def test_killed_run_had_committed_some_results_but_not_all(resumed: ResumedRun) -> None:
     total = sum(target_rows(resumed.space.db, resumed.contracts).values())
     assert 0 < resumed.results_at_kill < total
+
+
+def test_the_killed_run_is_shown_interrupted_before_any_rerun(resumed: ResumedRun) -> None:
+    assert resumed.killed_status_before_rerun == "interrupted"
+    [(status,)] = resumed.space.query("select status from upload.runs where run_id = ?", [resumed.killed_run])
+    assert status == "interrupted"
+
+
+def test_writes_in_flight_at_the_kill_are_recorded_as_the_killed_runs(resumed: ResumedRun) -> None:
+    """The killed run had committed the intent of every write it sent; the rerun read those records back and
+    recorded the ones Dataverse held as updated by the killed run, never as "unchanged": every record the
+    killed process wrote is, in the audit, written by it."""
+    assert resumed.intents_at_kill > 0
+    space = resumed.space
+    by_killed = {
+        (table, key): (status, message)
+        for table, key, status, message in space.query(
+            "select table_name, row_key, status, message from upload.results where run_id = ?",
+            [resumed.killed_run],
+        )
+    }
+    missing = sorted(w for w in resumed.written_by_killed if w not in by_killed)
+    assert missing == [], (
+        f"{len(missing)} record(s) the killed run wrote are not recorded as its: {missing[:5]}"
+    )
+    settled = [k for k, (status, message) in by_killed.items() if "by the interrupted run" in message]
+    assert settled, "no write in flight was settled by reading it back"
+    assert all(by_killed[k][0] == "updated" for k in settled)
+    assert space.query("select count(*) from upload.intents") == [(0,)]
 
 
 def test_resumed_upload_ends_with_exit_0(resumed: ResumedRun) -> None:
@@ -689,3 +743,39 @@ def test_a_refused_secret_is_not_echoed(built: Path, tmp_path: Path) -> None:
     assert code == 2, texts
     assert not any(wrong in text or CLIENT_SECRET in text for text in texts.values()), texts
     assert "Traceback" not in "".join(texts.values())
+
+
+# --- a long upload can be watched -------------------------------------------------------------------------
+
+
+def test_a_running_upload_can_be_followed_from_another_process(built: Path, tmp_path: Path) -> None:
+    """DuckDB keeps other processes out of the database while the upload writes it: `p2c results` shows the
+    running upload's status file instead (progress per table, failures so far), and `--follow` waits for
+    the upload to end and then shows the results."""
+    with workspace(built, tmp_path, faults="latency_ms=150") as space:
+        out = tmp_path / "upload-watched"
+        with out.with_suffix(".stdout").open("wb") as stdout, out.with_suffix(".stderr").open("wb") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "p2c.cli", *space.upload_args()],
+                env=space.env,
+                cwd=tmp_path,
+                stdout=stdout,
+                stderr=stderr,
+            )
+            try:
+                _wait_for_writes(space.emulator.state, 20, process, 90)
+                assert process.poll() is None, "the upload ended before it could be watched"
+                code = space.p2c("results-live", "results", "--db", str(space.db), "--format", "json")
+                seen = (tmp_path / "results-live.stdout").read_text()
+                assert code in (0, 1), (tmp_path / "results-live.stderr").read_text()
+                followed = space.p2c("results-follow", "results", "--db", str(space.db), "--follow")
+            finally:
+                process.wait(timeout=COMMAND_TIMEOUT_S)
+        assert process.returncode == 0
+    running = json.loads(seen)["running"]
+    assert running["alive"] is True and running["pid"] == process.pid
+    assert running["writes"] is True
+    assert "account" in running["tables"] and running["tables"]["account"]["rows"] > 0
+    assert followed == 0
+    watched = (tmp_path / "results-follow.stdout").read_text()
+    assert "progress" in watched and "reconciliation against" in watched

@@ -11,11 +11,16 @@ initialized columns with their lookups bound — plus the decision per row once 
   company...) by an id resolved once per value.
 * The decision, against the record as Dataverse has it now: unchanged (nothing to send), update (only the
   columns that differ), not found (404), or a conflict: a company already set to another company (read-only
-  once saved) is never overwritten; a key or party number another record already has (`uniqueness.py`)."""
+  once saved) is never overwritten; a key or party number another record already has (`uniqueness.py`).
+* What earlier runs did: a row recorded done for exactly these values (`values_hash`) is "done before" when
+  Dataverse still holds them, `done_but_differs` (sent again) when it does not; a row a killed run was
+  writing is settled as that run's update when Dataverse holds the values it was sending."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -26,25 +31,26 @@ from typing import Any
 from p2c.contract.dataverse import COMPANY_COLUMN, Lookup, TableContract
 from p2c.dataverse import DataverseClient, DataverseError, Record, ResolutionStatus
 from p2c.errors import P2CError
+from p2c.upload.codes import (
+    COMPANY_CONFLICT,
+    DONE_BUT_DIFFERS,
+    IDENTITY_COLUMNS,
+    NOT_FOUND,
+    NOT_IDENTIFIED,
+    RECORD_CHANGED,
+    REFERENCE_MISSING,
+)
 from p2c.upload.rows import TargetRow
 
-# How to find an existing record exported without its record id: model column -> Dataverse column.
-# Contacts have no column that is unique before initialization (the contact number was P2C's, and is gone):
-# a contact without its record id cannot be identified. Lines: their order (by id) and sequence number.
-IDENTITY_COLUMNS: dict[str, dict[str, str]] = {
-    "account": {"accountnumber": "accountnumber"},
-    "contact": {},
-    "salesorder": {"msdyn_salesordernumber": "ordernumber"},
-    "quote": {"msdyn_quotenumber": "quotenumber"},
-    "salesorderdetail": {"salesorderid": "_salesorderid_value", "sequencenumber": "sequencenumber"},
-    "quotedetail": {"quoteid": "_quoteid_value", "sequencenumber": "sequencenumber"},
-}
-# Codes of the failures the tool itself decides (Dataverse's own codes are hex numbers like 0x80040217).
-NOT_IDENTIFIED = "p2c:not_identified"
-REFERENCE_MISSING = "p2c:reference_missing"
-COMPANY_CONFLICT = "p2c:company_conflict"
-NOT_FOUND = "p2c:not_found"
-RECORD_CHANGED = "p2c:record_changed"
+__all__ = [  # the codes stay importable from here, where they used to live
+    "COMPANY_CONFLICT",
+    "DONE_BUT_DIFFERS",
+    "IDENTITY_COLUMNS",
+    "NOT_FOUND",
+    "NOT_IDENTIFIED",
+    "RECORD_CHANGED",
+    "REFERENCE_MISSING",
+]
 
 
 class Decision(StrEnum):
@@ -53,6 +59,11 @@ class Decision(StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     CANNOT_WRITE = "cannot_write"
+    # recorded done for these values, but the record no longer holds them: sent again
+    DONE_BUT_DIFFERS = "done_but_differs"
+
+
+SENDABLE = (Decision.UPDATE, Decision.DONE_BUT_DIFFERS)  # the decisions an upload sends
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,11 @@ class Prepared:
     problem_code: str = ""
     problem: str = ""
 
+    @property
+    def values_hash(self) -> str | None:
+        """What "done" is recorded for: the desired values; None for a row that cannot be written."""
+        return None if self.problem or self.record_id is None else values_hash(self.desired)
+
 
 @dataclass
 class Judged:
@@ -87,6 +103,14 @@ class Judged:
     etag: str | None = None
     code: str = ""
     reason: str = ""
+    done_before: bool = False  # recorded done for these values, and Dataverse still holds them
+    settled_run: str | None = None  # the killed run whose write in flight Dataverse holds
+
+
+def values_hash(desired: dict[str, Any]) -> str:
+    """A stable hash of the values a row is to have in Dataverse (attribute names and values, any order)."""
+    text = json.dumps(desired, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def lookup_value_attribute(attribute: str) -> str:
@@ -340,6 +364,23 @@ class RowPreparer:
     # -- the decision --------------------------------------------------------------------------------
 
     def judge(self, prepared: Prepared, current: Record | None) -> Judged:
+        judged = self._against(prepared, current)
+        row, wanted = prepared.row, prepared.values_hash
+        if wanted is None:
+            return judged
+        if judged.decision is Decision.UNCHANGED and row.intent_hash == wanted and row.intent_run:
+            judged.settled_run = row.intent_run
+        elif judged.decision is Decision.UNCHANGED and row.done_hash == wanted:
+            judged.done_before = True
+        elif judged.decision is Decision.UPDATE and row.done_hash == wanted:
+            judged.decision, judged.code = Decision.DONE_BUT_DIFFERS, DONE_BUT_DIFFERS
+            judged.reason = (
+                f"recorded done by run {row.done_run}, but Dataverse now holds other values for "
+                f"{', '.join(sorted(judged.changes))}: sent again"
+            )
+        return judged
+
+    def _against(self, prepared: Prepared, current: Record | None) -> Judged:
         if prepared.problem or prepared.record_id is None:
             return Judged(
                 prepared, Decision.CANNOT_WRITE, code=prepared.problem_code, reason=prepared.problem

@@ -1,9 +1,10 @@
 """`p2c results`: what the uploads did, from `upload.runs` and `upload.results`.
 
-Three views: the runs (one line each), the reconciliation per table (every target row ends updated, unchanged
-or failed — the latest outcome of each row against the environment — or is still to do; the difference is 0
-when nothing was lost or counted twice), and the rows of one status (by default the failed ones, with the
-Dataverse error code and message)."""
+Three views: the runs (one line each; a run still marked running whose process is gone is shown
+interrupted), the reconciliation per table (every target row ends updated, unchanged or failed — the latest
+outcome of each record in the environment, known by its organization id — or is still to do; the difference
+is 0 when nothing was lost or counted twice), and the rows of one status (by default the failed ones, with the
+Dataverse error code and message, and whether the failure is retryable: transient, or terminal)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import duckdb
 
 from p2c.contract.dataverse import TableContract
 from p2c.errors import UsageError
+from p2c.upload.live import process_alive
 from p2c.upload.rows import row_key_sql
-from p2c.upload.store import SCHEMA, OutcomeStatus, has_upload_schema
+from p2c.upload.store import OutcomeStatus, RunStatus, environment_key_sql, has_upload_schema, readable_sql
 
 RUN_COLUMNS = (
     "run_id",
@@ -41,6 +43,7 @@ ROW_COLUMNS = (
     "http_status",
     "error_code",
     "message",
+    "retryable",
     "attempts",
     "method",
     "app_user",
@@ -74,14 +77,24 @@ def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def latest_outcomes_sql() -> str:
-    """The last outcome of every row per environment, over the runs that wrote (not plans, not dry runs)."""
+def latest_outcomes_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """The last outcome of every record per environment (its identity, `environment_key`), over the runs
+    that wrote (not plans, not dry runs): one record is never both updated and failed."""
     return (
-        f"select u.environment, r.* from {SCHEMA}.results r join {SCHEMA}.runs u using (run_id) "
+        f"select u.environment, {environment_key_sql()} as environment_key, r.* "
+        f"from {readable_sql(con, 'results')} r join {readable_sql(con, 'runs')} u using (run_id) "
         "where u.dry_run = false and r.status <> 'skipped' "
-        "qualify row_number() over (partition by u.environment, r.table_name, r.row_key "
-        "order by r.finished_at desc nulls last, u.started_at desc) = 1"
+        f"qualify row_number() over (partition by {environment_key_sql()}, r.table_name, "
+        "coalesce(r.record_id, r.row_key) order by r.finished_at desc nulls last, u.started_at desc) = 1"
     )
+
+
+def _shown_status(run: dict[str, Any]) -> str:
+    """A run recorded running whose process is gone was killed: interrupted (before any new run closes it)."""
+    status = str(run["status"])
+    pid = run.get("pid")
+    gone = isinstance(pid, int) and process_alive(pid, run.get("host")) is False
+    return RunStatus.INTERRUPTED.value if status == RunStatus.RUNNING.value and gone else status
 
 
 def build_report(
@@ -103,7 +116,8 @@ def build_report(
         raise UsageError(f"unknown table(s) {', '.join(unknown)}; the tables are {', '.join(contracts)}")
     runs = _dicts(
         con.execute(
-            f"select {', '.join(RUN_COLUMNS)} from {SCHEMA}.runs "
+            f"select {', '.join(RUN_COLUMNS)}, pid, host, {environment_key_sql('runs')} as environment_key "
+            f"from {readable_sql(con, 'runs')} runs "
             + ("where run_id = ? " if run_id else "")
             + "order by started_at",
             [run_id] if run_id else [],
@@ -112,9 +126,15 @@ def build_report(
     if run_id and not runs:
         raise UsageError(f"no run {run_id!r} in this database")
     writing_runs = [r for r in runs if not r["dry_run"]]
-    environment = (writing_runs or runs)[-1]["environment"] if runs else None
+    latest = (writing_runs or runs)[-1] if runs else None
+    environment = latest["environment"] if latest else None
+    environment_key = latest["environment_key"] if latest else None
+    for run in runs:
+        run["status"] = _shown_status(run)
+        for internal in ("pid", "host", "environment_key"):
+            run.pop(internal)
     reconciliation = [
-        _reconcile(con, contract, environment)
+        _reconcile(con, contract, environment_key)
         for name, contract in contracts.items()
         if not tables or name in tables
     ]
@@ -126,10 +146,10 @@ def build_report(
     if tables:
         where.append("r.table_name in (" + ", ".join("?" for _ in tables) + ")")
         params.extend(tables)
-    source = f"{SCHEMA}.results r" if run_id else f"({latest_outcomes_sql()}) r"
-    if not run_id and environment is not None:
-        where.append("r.environment = ?")
-        params.append(environment)
+    source = f"{readable_sql(con, 'results')} r" if run_id else f"({latest_outcomes_sql(con)}) r"
+    if not run_id and environment_key is not None:
+        where.append("r.environment_key = ?")
+        params.append(environment_key)
     rows = _dicts(
         con.execute(
             f"select {', '.join('r.' + c for c in ROW_COLUMNS)} from {source} where {' and '.join(where)} "
@@ -141,13 +161,13 @@ def build_report(
 
 
 def _reconcile(
-    con: duckdb.DuckDBPyConnection, contract: TableContract, environment: str | None
+    con: duckdb.DuckDBPyConnection, contract: TableContract, environment_key: str | None
 ) -> dict[str, Any]:
     key = row_key_sql(contract)
     [row] = con.execute(
         f"""
         with target as (select {key} as row_key from {contract.relation.sql_name} t),
-        latest as (select * from ({latest_outcomes_sql()}) where environment = ? and table_name = ?)
+        latest as (select * from ({latest_outcomes_sql(con)}) where environment_key = ? and table_name = ?)
         select
             count(*) as target_rows,
             count(*) filter (where latest.status = 'updated') as updated,
@@ -156,7 +176,7 @@ def _reconcile(
             count(*) filter (where latest.status is null) as to_do
         from target left join latest using (row_key)
         """,
-        [environment or "", contract.table],
+        [environment_key or "", contract.table],
     ).fetchall()
     assert row is not None
     target_rows, updated, unchanged, failed, to_do = (int(v) for v in row)
@@ -179,7 +199,7 @@ def upload_result_of(
         return None
     found = _dicts(
         con.execute(
-            f"select * from ({latest_outcomes_sql()}) where table_name = ? and row_key = ? "
+            f"select * from ({latest_outcomes_sql(con)}) where table_name = ? and row_key = ? "
             "order by finished_at desc limit 1",
             [table, record_id.lower() if record_id else row_key],
         )

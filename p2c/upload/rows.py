@@ -2,8 +2,10 @@
 
 For every lookup to another migrated table (an order's customer, a line's order, a contact's parent account)
 the query also brings the referenced row's record id, joined in DuckDB by the lookup's target key within the
-same company: lookups to migrated records are bound by their record id, with no query to Dataverse. Rows
-already done by an earlier run against the same environment are left out (the resume)."""
+same company: lookups to migrated records are bound by their record id, with no query to Dataverse. Every
+row comes, done or not (each run compares every row with Dataverse): each carries what the earlier runs
+against the same environment left of it — the values hash of its latest outcome when that was done, and
+the intent of a write a killed run had in flight."""
 
 from __future__ import annotations
 
@@ -15,10 +17,15 @@ import duckdb
 
 from loaders.sql import quote_identifier
 from p2c.contract.dataverse import COMPANY_COLUMN, TableContract
-from p2c.upload.store import done_rows_sql
+from p2c.upload.store import latest_outcome_sql, open_intents_sql
 
 REF_PREFIX = "__ref__"  # column alias of a joined referenced record id
 ROW_KEY = "__row_key"
+DONE_HASH = "__done_hash"
+DONE_RUN = "__done_run"
+INTENT_HASH = "__intent_hash"
+INTENT_RUN = "__intent_run"
+_MEMORY = (DONE_HASH, DONE_RUN, INTENT_HASH, INTENT_RUN)
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,10 @@ class TargetRow:
     business_key: str
     values: dict[str, Any]  # every column of the model
     referenced_ids: dict[str, str | None]  # lookup column -> record id of the migrated row it names
+    done_hash: str | None = None  # the values an earlier run recorded done (updated/unchanged), latest
+    done_run: str | None = None
+    intent_hash: str | None = None  # the values a killed run was writing when it stopped
+    intent_run: str | None = None
 
 
 def row_key_sql(contract: TableContract, alias: str = "t") -> str:
@@ -63,39 +74,34 @@ def _migrated_joins(
     return selects, joins
 
 
-def count_pending(
-    con: duckdb.DuckDBPyConnection, contract: TableContract, environment: str
-) -> tuple[int, int]:
-    """(rows in the target table, rows of them not yet done against this environment)."""
-    done_sql, _ = done_rows_sql(contract.table)
+def count_rows(con: duckdb.DuckDBPyConnection, contract: TableContract) -> int:
     # fetchall, not fetchone: an unfinished result would block the next statement on this connection
     [total_row] = con.execute(f"select count(*) from {contract.relation.sql_name}").fetchall()
-    [pending_row] = con.execute(
-        f"select count(*) from {contract.relation.sql_name} t "
-        f"where {row_key_sql(contract)} not in ({done_sql})",
-        [environment],
-    ).fetchall()
-    return int(total_row[0] if total_row else 0), int(pending_row[0] if pending_row else 0)
+    return int(total_row[0] if total_row else 0)
 
 
 def pending_rows(
     con: duckdb.DuckDBPyConnection,
     contract: TableContract,
     contracts: dict[str, TableContract],
-    environment: str,
+    environment_id: str,
+    run_id: str,
     chunk_size: int,
 ) -> Iterator[list[TargetRow]]:
-    """The rows not yet done, in chunks of `chunk_size`, streamed: no ORDER BY, which would make DuckDB
-    materialize and sort every pending row before the first chunk (a million rows: hundreds of MiB)."""
+    """Every row of the table, in chunks of `chunk_size`, with what earlier runs against `environment_id`
+    (the environment's identity) recorded of it; streamed: no ORDER BY, which would make DuckDB materialize
+    and sort every row before the first chunk (a million rows: hundreds of MiB)."""
     selects, joins = _migrated_joins(contract, contracts)
-    done_sql, _ = done_rows_sql(contract.table)
     row_key = row_key_sql(contract)
     sql = (
         f"select t.*, {row_key} as {ROW_KEY}"
         + "".join(f", {s}" for s in selects)
+        + f", case when d.status in ('updated', 'unchanged') then d.values_hash end as {DONE_HASH}"
+        + f", d.run_id as {DONE_RUN}, i.values_hash as {INTENT_HASH}, i.run_id as {INTENT_RUN}"
         + f" from {contract.relation.sql_name} t "
         + " ".join(joins)
-        + f" where {row_key} not in ({done_sql})"
+        + f" left join ({latest_outcome_sql(contract.table)}) d on d.row_key = {row_key}"
+        + f" left join ({open_intents_sql(contract.table)}) i on i.row_key = {row_key}"
     )
     # its own cursor: the caller records results on the connection while this one streams
     cursor = con.cursor()
@@ -103,7 +109,7 @@ def pending_rows(
     # whole chunk's: 1/4, 1/2, then full chunks.
     size = max(1, chunk_size // 4)
     try:
-        cursor.execute(sql, [environment])
+        cursor.execute(sql, [environment_id, environment_id, run_id])
         names = [d[0] for d in cursor.description or []]
         while True:
             batch = cursor.fetchmany(size)
@@ -121,7 +127,9 @@ def business_key_text(contract: TableContract, values: dict[str, Any]) -> str:
 
 def _target_row(contract: TableContract, row: dict[str, Any]) -> TargetRow:
     referenced = {k[len(REF_PREFIX) :]: v for k, v in row.items() if k.startswith(REF_PREFIX)}
-    values = {k: v for k, v in row.items() if not k.startswith(REF_PREFIX) and k != ROW_KEY}
+    values = {
+        k: v for k, v in row.items() if not k.startswith(REF_PREFIX) and k != ROW_KEY and k not in _MEMORY
+    }
     record_id = values.get(contract.record_id_column)
     company = values.get(COMPANY_COLUMN)
     return TargetRow(
@@ -132,4 +140,8 @@ def _target_row(contract: TableContract, row: dict[str, Any]) -> TargetRow:
         business_key=business_key_text(contract, values),
         values=values,
         referenced_ids=referenced,
+        done_hash=row[DONE_HASH],
+        done_run=row[DONE_RUN] if row[DONE_HASH] else None,
+        intent_hash=row[INTENT_HASH],
+        intent_run=row[INTENT_RUN],
     )

@@ -25,17 +25,23 @@ from p2c.contract.dataverse import TableContract
 from p2c.dataverse import DataverseClient, Record, RowResult, UpdateRow
 from p2c.dataverse.results import WriteMethod
 from p2c.errors import TransientError, UsageError
-from p2c.upload.prepare import RECORD_CHANGED, Decision, Judged, RowPreparer
-from p2c.upload.rows import TargetRow, count_pending, pending_rows, row_key_sql
+from p2c.upload.codes import CONCURRENCY_VERSION_MISMATCH, DUPLICATE_KEY_CODES, RECORD_CHANGED
+from p2c.upload.live import LiveStatus, database_path, status_path
+from p2c.upload.prepare import SENDABLE, Decision, Judged, RowPreparer
+from p2c.upload.rows import TargetRow, count_rows, pending_rows, row_key_sql
 from p2c.upload.store import (
+    IntentLog,
     Outcome,
     OutcomeStatus,
     RunStatus,
     close_stale_runs,
+    drop_stale_intents,
     ensure_upload_schema,
+    environment_identity,
     finish_run,
     now,
     record_outcomes,
+    record_run_environment,
     start_run,
 )
 from p2c.upload.uniqueness import UniqueRule, find_collisions, unique_rules
@@ -269,8 +275,10 @@ class Runner:
         self.contracts = contracts
         self.chunk_rows = chunk_rows
         self.progress = progress or Progress()
+        self._tally: TableTally | None = None  # the table in progress, kept for a run stopped midway
         self.held_by_results: dict[str, HeldClock] = {}  # per table, from the written requests' results
-        self._dry = True
+        self._organization_id: str | None = None  # WhoAmI's, asked once (`_environment_id`)
+        self._live: LiveStatus | None = None  # the status file of the current run (`_live_status`)
         ensure_upload_schema(con)
         close_stale_runs(con)
 
@@ -310,7 +318,6 @@ class Runner:
         )
         summary = RunSummary(run_id, command, environment, not writes, [], plan_out, plan_in)
         self.held_by_results = {c.table: HeldClock() for c in contracts}
-        self._dry = not writes
         plan_rows: dict[str, list[dict[str, Any]]] = {}
         status = RunStatus.FAILED
         started = time.monotonic()
@@ -327,8 +334,9 @@ class Runner:
             # the client has already retried for its outage budget: stop, keep what is done, say so
             status = RunStatus.INTERRUPTED
             summary.stopped = self.client.mask(str(error.message))
-            if current:
-                summary.tables.append(self._recorded_tally(run_id, current, time.monotonic() - started))
+            if current and self._tally is not None and self._tally.table == current:
+                # what the stopped table recorded so far (its chunks in flight are redone next time)
+                summary.tables.append(self._tally)
         except KeyboardInterrupt:
             status = RunStatus.INTERRUPTED
             raise
@@ -362,19 +370,6 @@ class Runner:
         # the client's own `throttled` events, when it sends them, know each hold; else the requests' results
         summary.throttle_wait_s = events.seconds if events else run_clock.seconds
 
-    def _recorded_tally(self, run_id: str, table: str, seconds: float) -> TableTally:
-        """What a table stopped midway recorded in this run (its chunks in flight are redone next time)."""
-        tally = TableTally(table, seconds=seconds)
-        for status, count in self.con.execute(
-            "select status, count(*) from upload.results where run_id = ? and table_name = ? group by all",
-            [run_id, table],
-        ).fetchall():
-            tally.by_status[str(status)] += int(count)
-        tally.total, pending = count_pending(self.con, self.contracts[table], self.client.environment_url)
-        done_now = sum(tally.by_status[s] for s in (OutcomeStatus.UPDATED, OutcomeStatus.UNCHANGED))
-        tally.already_done = tally.total - pending - (done_now if not self._dry else 0)
-        return tally
-
     def _table(
         self,
         run_id: str,
@@ -384,25 +379,29 @@ class Runner:
         *,
         collect: bool,
     ) -> tuple[TableTally, list[dict[str, Any]]]:
-        environment = self.client.environment_url
-        tally = TableTally(contract.table)
-        tally.total, pending = count_pending(self.con, contract, environment)
-        tally.already_done = tally.total - pending
+        environment_id = self._environment_id(run_id)
+        tally = self._tally = TableTally(contract.table)
+        # every row goes through each run: done or not, it is compared with what Dataverse holds now
+        tally.total = count_rows(self.con, contract)
         preparer = RowPreparer(self.client, contract, self.contracts)
         rules, tally.notes = unique_rules(self.client, contract)
         preparer.notes = tally.notes
         select = sorted({*preparer.read_columns(), *(a for rule in rules for a in rule.attributes)})
         plan_rows: list[dict[str, Any]] = []
         started = time.monotonic()
-        self.progress.start_table(contract.table, pending, contract.entity_set)
-        chunks = pending_rows(self.con, contract, self.contracts, environment, self.chunk_rows)
+        live = self._live_status(run_id, writes)
+        if live is not None:
+            live.start_table(contract.table, tally.total)
+        self.progress.start_table(contract.table, tally.total, contract.entity_set)
+        chunks = pending_rows(self.con, contract, self.contracts, environment_id, run_id, self.chunk_rows)
+        intents = IntentLog(self.con) if writes else None
         # A pipeline of three stages, so that the connection never idles at a chunk's edge: the next chunk
         # is prepared and its current records read (`ahead`) while up to CHUNKS_WRITTEN_AT_ONCE chunks are
         # written (`writer`), and the oldest chunk's outcomes are recorded here, in chunk order, on this
         # thread's DuckDB connection.
         ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2c-ahead")
         writer = ThreadPoolExecutor(max_workers=CHUNKS_WRITTEN_AT_ONCE, thread_name_prefix="p2c-write")
-        written: deque[tuple[list[Judged], Future[tuple[list[Outcome], float]]]] = deque()
+        written: deque[tuple[list[Judged], Future[tuple[list[Outcome | None], float]]]] = deque()
         try:
             upcoming = next(chunks, None)
             judging = ahead.submit(self._judge, preparer, upcoming, select, rules) if upcoming else None
@@ -410,25 +409,54 @@ class Runner:
                 judged = judging.result()
                 upcoming = next(chunks, None)
                 judging = ahead.submit(self._judge, preparer, upcoming, select, rules) if upcoming else None
-                written.append((judged, writer.submit(self._act, contract, judged, writes, planned)))
+                acting = writer.submit(self._act, contract, judged, writes, planned, run_id, intents)
+                written.append((judged, acting))
                 while written and (len(written) >= CHUNKS_WRITTEN_AT_ONCE or judging is None):
                     judged, acting = written.popleft()
                     outcomes, throttle = acting.result()
-                    record_outcomes(self.con, run_id, outcomes)
+                    record_outcomes(self.con, run_id, [o for o in outcomes if o is not None])
                     for item, outcome in zip(judged, outcomes, strict=True):
+                        if outcome is None:  # done before, and Dataverse still holds its values
+                            tally.already_done += 1
+                            continue
                         tally.by_decision[item.decision] += 1
                         tally.by_status[outcome.status] += 1
                         if collect:
                             plan_rows.append(_plan_row(item))
                     tally.throttle_wait_s += throttle
-                    sent = sum(1 for o in outcomes if o.method and o.method != WriteMethod.NOT_SENT)
+                    if live is not None:
+                        live.chunk(contract.table, outcomes)
+                    sent = sum(
+                        1 for o in outcomes if o is not None and o.method and o.method != WriteMethod.NOT_SENT
+                    )
                     self.progress.advance(contract.table, len(judged), throttle, sent)
+            if writes:
+                drop_stale_intents(self.con, contract.table, run_id)
         finally:
             ahead.shutdown(wait=True, cancel_futures=True)
             writer.shutdown(wait=True, cancel_futures=True)
+            if intents is not None:
+                intents.close()
             tally.seconds = time.monotonic() - started
             self.progress.end_table(contract.table)
         return tally, plan_rows
+
+    def _environment_id(self, run_id: str) -> str:
+        """The identity of the environment "done" is recorded for: WhoAmI's OrganizationId (an environment
+        reset or restored at the same URL has another), asked once per runner; kept with the run."""
+        if self._organization_id is None:
+            self._organization_id = self.client.whoami().organization_id
+        record_run_environment(self.con, run_id, self._organization_id)
+        return environment_identity(self.client.environment_url, self._organization_id)
+
+    def _live_status(self, run_id: str, writes: bool) -> LiveStatus | None:
+        """The status file other processes read while this run holds the database (one per run)."""
+        if self._live is None or self._live.head["run_id"] != run_id:
+            db_path = database_path(self.con)
+            if db_path is None:
+                return None
+            self._live = LiveStatus(status_path(db_path), run_id, self.client.environment_url, writes)
+        return self._live
 
     def _judge(
         self, preparer: RowPreparer, chunk: list[TargetRow], select: list[str], rules: list[UniqueRule]
@@ -453,7 +481,7 @@ class Runner:
         current: dict[str, Any],
     ) -> None:
         """Updates that would give a record another record's key or party number become conflicts."""
-        updates = [item for item in judged if item.decision is Decision.UPDATE and item.prepared.record_id]
+        updates = [item for item in judged if item.decision in SENDABLE and item.prepared.record_id]
         rows = [
             (
                 str(item.prepared.record_id),
@@ -504,25 +532,36 @@ class Runner:
         judged: list[Judged],
         writes: bool,
         planned: dict[tuple[str, str], PlannedRow] | None,
-    ) -> tuple[list[Outcome], float]:
+        run_id: str = "",
+        intents: IntentLog | None = None,
+    ) -> tuple[list[Outcome | None], float]:
+        """Each row's outcome (None: done before, nothing to record); the updates sent, their intents
+        committed first."""
         outcomes: list[Outcome | None] = [None] * len(judged)
         to_send: list[tuple[int, UpdateRow]] = []
         for index, item in enumerate(judged):
             row = item.prepared.row
+            if item.done_before:
+                continue
+            if item.settled_run and writes:
+                outcomes[index] = _settled(item)
+                continue
             if planned is not None:
                 entry = planned.get((contract.table, row.row_key))
-                if entry is None or entry.action is not Decision.UPDATE:
+                if entry is None or entry.action not in SENDABLE:
                     outcomes[index] = _outcome(
                         item, OutcomeStatus.SKIPPED, "not an update in the applied plan"
                     )
                     continue
-                if item.decision is Decision.UPDATE and entry.payload != item.payload:
+                if item.decision in SENDABLE and entry.payload != item.payload:
                     outcomes[index] = _outcome(
                         item, OutcomeStatus.FAILED, "the row changed in DuckDB since the plan", RECORD_CHANGED
                     )
                     continue
-                if item.decision in (Decision.UPDATE, Decision.UNCHANGED) and entry.etag:
-                    item.payload, item.decision = entry.payload, Decision.UPDATE
+                if (item.decision in SENDABLE or item.decision is Decision.UNCHANGED) and entry.etag:
+                    item.payload = entry.payload
+                    if item.decision is Decision.UNCHANGED:
+                        item.decision = Decision.UPDATE
                     if not writes:
                         # a dry run of a plan checks it against DuckDB and Dataverse and sends nothing
                         changed = ", ".join(sorted(entry.payload))
@@ -534,19 +573,29 @@ class Runner:
                     continue
             if item.decision is Decision.UNCHANGED:
                 outcomes[index] = _outcome(item, OutcomeStatus.UNCHANGED, "already initialized")
-            elif item.decision is not Decision.UPDATE:
+            elif item.decision not in SENDABLE:
                 outcomes[index] = _outcome(item, OutcomeStatus.FAILED, item.reason, item.code)
             elif not writes:
                 changed = ", ".join(sorted(item.changes))
-                outcomes[index] = _outcome(item, OutcomeStatus.SKIPPED, f"would update {changed}")
+                outcomes[index] = _outcome(item, OutcomeStatus.SKIPPED, f"would update {changed}", item.code)
             else:
                 to_send.append((index, UpdateRow(item.prepared.record_id or "", item.payload, "*")))
         throttle = 0.0
         if to_send:
+            if intents is not None:
+                # committed before the first request leaves: a run killed now is settled by the next one
+                intents.add(
+                    run_id,
+                    contract.table,
+                    [
+                        (judged[i].prepared.row.row_key, row.record_id, judged[i].prepared.values_hash)
+                        for i, row in to_send
+                    ],
+                )
             results = self.client.update_many(contract.table, [row for _, row in to_send])
             requests: dict[tuple[Any, ...], float] = {}
-            for (index, _), result in zip(to_send, results, strict=True):
-                outcomes[index] = _written(judged[index], result)
+            for (index, sent), result in zip(to_send, results, strict=True):
+                outcomes[index] = _written(judged[index], result, sent.if_match)
                 # the rows of one bulk request all carry that request's wait: count it once
                 request = (result.user, result.method, result.started_at, result.finished_at)
                 requests[request] = result.throttle_wait_s
@@ -554,9 +603,9 @@ class Runner:
             clock = self.held_by_results.setdefault(contract.table, HeldClock())
             for (_, _, request_started, _), wait in requests.items():
                 clock.hold(request_started.timestamp(), wait)
-        done = [o for o in outcomes if o is not None]
-        assert len(done) == len(judged)
-        return done, throttle
+        missing = [i for i, o in enumerate(outcomes) if o is None and not judged[i].done_before]
+        assert not missing, missing
+        return outcomes, throttle
 
 
 def _outcome(item: Judged, status: OutcomeStatus, message: str, code: str = "") -> Outcome:
@@ -573,16 +622,51 @@ def _outcome(item: Judged, status: OutcomeStatus, message: str, code: str = "") 
         message=message,
         started_at=moment,
         finished_at=moment,
+        values_hash=item.prepared.values_hash,
     )
 
 
-def _written(item: Judged, result: RowResult) -> Outcome:
+def _settled(item: Judged) -> Outcome:
+    """A write the killed run `item.settled_run` had in flight: Dataverse holds its values, so it is that
+    run's update (its answer was lost with the process), read back by this run."""
+    outcome = _outcome(
+        item,
+        OutcomeStatus.UPDATED,
+        f"updated by the interrupted run {item.settled_run}: its answer was lost when it stopped; "
+        "read back from Dataverse, which holds these values",
+    )
+    outcome.run_id = item.settled_run or ""
+    outcome.columns_written = tuple(sorted(item.prepared.desired))
+    return outcome
+
+
+def _failure(item: Judged, result: RowResult, if_match: str) -> tuple[str, str]:
+    """The code and message of a failed write, by Dataverse's error code: a 412 is "the record changed since
+    the plan" only for a failed ETag precondition of a plan's row; a refused key says so."""
+    code, message = result.error_code, result.message
+    if result.http_status != 412:
+        return code, message
+    by_etag = if_match.strip() != "*"
+    version_mismatch = code.lower() == CONCURRENCY_VERSION_MISMATCH or (
+        not code and "version" in message.lower()
+    )
+    if by_etag and version_mismatch:
+        return RECORD_CHANGED, f"the record changed in Dataverse since the plan: {message}"
+    duplicate = DUPLICATE_KEY_CODES.get(code.lower())
+    if duplicate is not None:
+        return code, f"Dataverse refused a duplicate key ({duplicate}): {message}"
+    return code, message
+
+
+def _written(item: Judged, result: RowResult, if_match: str = "*") -> Outcome:
     row = item.prepared.row
     failed = not result.ok
-    message = result.message if failed else f"updated {', '.join(sorted(item.changes))}"
-    code = result.error_code
-    if failed and result.http_status == 412:
-        code, message = RECORD_CHANGED, f"the record changed in Dataverse since the plan: {result.message}"
+    if failed:
+        code, message = _failure(item, result, if_match)
+    else:
+        code, message = item.code, f"updated {', '.join(sorted(item.changes or item.payload))}"
+        if item.decision is Decision.DONE_BUT_DIFFERS:
+            message = f"sent again ({item.reason.removesuffix(': sent again')}): {message}"
     return Outcome(
         table_name=row.table,
         row_key=row.row_key,
@@ -599,6 +683,8 @@ def _written(item: Judged, result: RowResult) -> Outcome:
         columns_written=tuple(sorted(item.payload)),
         started_at=result.started_at,
         finished_at=result.finished_at,
+        values_hash=item.prepared.values_hash,
+        retryable=bool(failed and result.retryable),
     )
 
 

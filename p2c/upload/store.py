@@ -1,13 +1,23 @@
-"""Where every upload's outcome is kept: `upload.runs` (one row per `p2c plan`/`p2c upload`) and
-`upload.results` (one row per target row and run), in the same DuckDB file as the data.
+"""Where every upload's outcome is kept: `upload.runs` (one row per `p2c plan`/`p2c upload`),
+`upload.results` (one row per target row and run) and `upload.intents` (the writes in flight), in the same
+DuckDB file as the data.
 
-A row counts as done once a run recorded it `updated` or `unchanged` for the same environment: the next run
-of the same command skips it, so a run killed at any moment (even `kill -9`) is resumed by running it again.
-Results are committed chunk by chunk, after the chunk's requests came back; a chunk whose results were not yet
-committed is simply sent again, which is safe because every write is an update of an existing record by id."""
+A row counts as done only for the exact values it carried (`values_hash`, a hash of the desired values) in
+the exact environment (`runs.organization_id`, WhoAmI's OrganizationId: an environment reset or restored at
+the same URL is another environment). Even then every run reads the record again: a done row whose record
+no longer holds those values is planned and sent again (`p2c:done_but_differs`).
+
+Before a chunk's updates are sent, their intent (run, table, row key, record id, values hash) is committed;
+the chunk's outcomes replace it once its requests came back. A run killed in between (even `kill -9`) leaves
+its intents: the next run reads those records back and records them `updated` by the killed run when
+Dataverse holds the values, or sends them again. Every write is an update of an existing record by id, so a
+second send is safe."""
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +45,10 @@ create table if not exists {SCHEMA}.runs (
     rows_unchanged bigint default 0,
     rows_failed bigint default 0,
     rows_skipped bigint default 0,
-    throttle_wait_s double default 0
+    throttle_wait_s double default 0,
+    organization_id varchar,           -- WhoAmI's OrganizationId: which environment, whatever its URL
+    pid integer,                       -- the process that ran it, to tell a killed run from a running one
+    host varchar
 )"""
 
 RESULTS_DDL = f"""
@@ -55,8 +68,25 @@ create table if not exists {SCHEMA}.results (
     app_user varchar,
     columns_written varchar[],
     started_at timestamp,
-    finished_at timestamp
+    finished_at timestamp,
+    values_hash varchar,               -- the desired values the outcome is for (prepare.values_hash)
+    retryable boolean                  -- a failure that may pass on a later run (throttled, 5xx)
 )"""
+
+INTENTS_DDL = f"""
+create table if not exists {SCHEMA}.intents (
+    run_id varchar not null,
+    table_name varchar not null,
+    row_key varchar not null,
+    record_id varchar,
+    values_hash varchar,
+    created_at timestamp not null
+)"""
+# columns added since the first release: an existing database gains them, its history kept
+MIGRATIONS = {
+    "runs": {"organization_id": "varchar", "pid": "integer", "host": "varchar"},
+    "results": {"values_hash": "varchar", "retryable": "boolean"},
+}
 
 
 class OutcomeStatus(StrEnum):
@@ -95,12 +125,43 @@ class Outcome:
     columns_written: tuple[str, ...] = ()
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    values_hash: str | None = None
+    retryable: bool = False
+    run_id: str = ""  # another run's: a write of a killed run, settled by reading it back
 
 
 def ensure_upload_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {SCHEMA}")
     con.execute(RUNS_DDL)
     con.execute(RESULTS_DDL)
+    con.execute(INTENTS_DDL)
+    for table, columns in MIGRATIONS.items():
+        for column, kind in columns.items():
+            con.execute(f"alter table {SCHEMA}.{table} add column if not exists {column} {kind}")
+
+
+def readable_sql(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """`upload.<table>` for reading, with the columns of later versions as NULL when a database written by an
+    older p2c lacks them (a read-only connection cannot add them; the next plan or upload does)."""
+    [(present,)] = con.execute(
+        "select list(column_name) from information_schema.columns where table_schema = ? and table_name = ?",
+        [SCHEMA, table],
+    ).fetchall()
+    missing = [(c, kind) for c, kind in MIGRATIONS.get(table, {}).items() if c not in (present or [])]
+    if not missing:
+        return f"{SCHEMA}.{table}"
+    extra = ", ".join(f"cast(null as {kind}) as {column}" for column, kind in missing)
+    return f"(select *, {extra} from {SCHEMA}.{table})"
+
+
+def environment_key_sql(alias: str = "u") -> str:
+    """The identity of a run's environment: its organization id, or its URL for runs recorded before the
+    organization id was (or when WhoAmI gave none)."""
+    return f"coalesce(nullif({alias}.organization_id, ''), {alias}.environment)"
+
+
+def environment_identity(url: str, organization_id: str | None) -> str:
+    return organization_id or url
 
 
 def now() -> datetime:
@@ -114,11 +175,24 @@ def close_stale_runs(con: duckdb.DuckDBPyConnection) -> int:
         f"select count(*) from {SCHEMA}.runs where status = ?", [RunStatus.RUNNING.value]
     ).fetchall()
     if count:
+        # its counts as far as it recorded them (the finished counts were never written)
+        counted = ", ".join(
+            f"rows_{s.value} = (select count(*) from {SCHEMA}.results r "
+            f"where r.run_id = {SCHEMA}.runs.run_id and r.status = '{s.value}')"
+            for s in OutcomeStatus
+        )
         con.execute(
-            f"update {SCHEMA}.runs set status = ? where status = ?",
+            f"update {SCHEMA}.runs set status = ?, {counted} where status = ?",
             [RunStatus.INTERRUPTED.value, RunStatus.RUNNING.value],
         )
     return int(count)
+
+
+def record_run_environment(con: duckdb.DuckDBPyConnection, run_id: str, organization_id: str) -> None:
+    con.execute(
+        f"update {SCHEMA}.runs set organization_id = ? where run_id = ? and organization_id is null",
+        [organization_id, run_id],
+    )
 
 
 def start_run(
@@ -133,8 +207,19 @@ def start_run(
     run_id = uuid.uuid4().hex[:12]
     con.execute(
         f"insert into {SCHEMA}.runs (run_id, command, environment, tables, dry_run, plan_file, status, "
-        "started_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [run_id, command, environment, list(tables), dry_run, plan_file, RunStatus.RUNNING.value, now()],
+        "started_at, pid, host) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            command,
+            environment,
+            list(tables),
+            dry_run,
+            plan_file,
+            RunStatus.RUNNING.value,
+            now(),
+            os.getpid(),
+            socket.gethostname(),
+        ],
     )
     return run_id
 
@@ -159,11 +244,12 @@ def finish_run(
 
 
 def record_outcomes(con: duckdb.DuckDBPyConnection, run_id: str, outcomes: Sequence[Outcome]) -> None:
-    """Insert one chunk's outcomes in one transaction, by column name (through Arrow: chunks are large)."""
+    """Insert one chunk's outcomes in one transaction, by column name (through Arrow: chunks are large); the
+    intents of those rows (of this run, or of a killed one) are settled by them in the same transaction."""
     if not outcomes:
         return
     columns: dict[str, Any] = {
-        "run_id": pa.array([run_id] * len(outcomes), pa.string()),
+        "run_id": pa.array([o.run_id or run_id for o in outcomes], pa.string()),
         "table_name": pa.array([o.table_name for o in outcomes], pa.string()),
         "row_key": pa.array([o.row_key for o in outcomes], pa.string()),
         "record_id": pa.array([o.record_id for o in outcomes], pa.string()),
@@ -179,12 +265,18 @@ def record_outcomes(con: duckdb.DuckDBPyConnection, run_id: str, outcomes: Seque
         "columns_written": pa.array([list(o.columns_written) for o in outcomes], pa.list_(pa.string())),
         "started_at": pa.array([_naive(o.started_at) for o in outcomes], pa.timestamp("us")),
         "finished_at": pa.array([_naive(o.finished_at) for o in outcomes], pa.timestamp("us")),
+        "values_hash": pa.array([o.values_hash for o in outcomes], pa.string()),
+        "retryable": pa.array([o.retryable for o in outcomes], pa.bool_()),
     }
     chunk = pa.table(columns)
     con.register("_p2c_outcomes", chunk)
     try:
         con.execute("begin")
         con.execute(f"insert into {SCHEMA}.results by name select * from _p2c_outcomes")
+        con.execute(
+            f"delete from {SCHEMA}.intents i using _p2c_outcomes o "
+            "where i.table_name = o.table_name and i.row_key = o.row_key"
+        )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -199,16 +291,68 @@ def _naive(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def done_rows_sql(table: str) -> tuple[str, list[Any]]:
-    """A subquery of the row keys already done for `table` (by any earlier run against this environment);
-    `?` is the environment."""
-    statuses = ", ".join(f"'{s.value}'" for s in DONE)
-    sql = (
-        f"select r.row_key from {SCHEMA}.results r join {SCHEMA}.runs u using (run_id) "
-        f"where u.environment = ? and u.dry_run = false and r.table_name = '{table}' "
-        f"and r.status in ({statuses})"
+def latest_outcome_sql(table: str) -> str:
+    """The latest outcome (status, values hash, run) of each row of `table` in one environment (`?`: its
+    identity) by the runs that wrote (not plans, not dry runs)."""
+    return (
+        f"select r.row_key, r.status, r.values_hash, r.run_id from {SCHEMA}.results r "
+        f"join {SCHEMA}.runs u using (run_id) "
+        f"where u.dry_run = false and {environment_key_sql()} = ? and r.table_name = '{table}' "
+        "and r.status <> 'skipped' "
+        "qualify row_number() over (partition by r.row_key "
+        "order by r.finished_at desc nulls last, u.started_at desc) = 1"
     )
-    return sql, []
+
+
+def open_intents_sql(table: str) -> str:
+    """The writes of `table` left in flight by other runs in one environment (`?`: its identity; `?`: this
+    run's id), the latest per row."""
+    return (
+        f"select i.row_key, i.values_hash, i.run_id from {SCHEMA}.intents i "
+        f"join {SCHEMA}.runs u using (run_id) "
+        f"where {environment_key_sql()} = ? and i.table_name = '{table}' and i.run_id <> ? "
+        "qualify row_number() over (partition by i.row_key order by i.created_at desc) = 1"
+    )
+
+
+def drop_stale_intents(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> None:
+    """Once a table was gone through: the intents other runs left for rows that are no longer targets (or
+    were found done before) have nothing left to settle."""
+    con.execute(f"delete from {SCHEMA}.intents where table_name = ? and run_id <> ?", [table, run_id])
+
+
+class IntentLog:
+    """Commits the intents of a chunk before its requests are sent, from the writer threads: on its own
+    DuckDB connection (a cursor of the runner's), one insert at a time."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con.cursor()
+        self._lock = threading.Lock()
+
+    def add(self, run_id: str, table: str, rows: Sequence[tuple[str, str | None, str | None]]) -> None:
+        """`rows`: (row key, record id, values hash) of each row about to be sent."""
+        if not rows:
+            return
+        intents = pa.table(
+            {
+                "run_id": pa.array([run_id] * len(rows), pa.string()),
+                "table_name": pa.array([table] * len(rows), pa.string()),
+                "row_key": pa.array([r[0] for r in rows], pa.string()),
+                "record_id": pa.array([r[1] for r in rows], pa.string()),
+                "values_hash": pa.array([r[2] for r in rows], pa.string()),
+                "created_at": pa.array([now()] * len(rows), pa.timestamp("us")),
+            }
+        )
+        with self._lock:
+            self._con.register("_p2c_intents", intents)
+            try:
+                self._con.execute(f"insert into {SCHEMA}.intents by name select * from _p2c_intents")
+            finally:
+                self._con.unregister("_p2c_intents")
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
 
 
 def has_upload_schema(con: duckdb.DuckDBPyConnection) -> bool:

@@ -26,15 +26,8 @@ from p2c.contract.dataverse import COMPANY_COLUMN, TableContract
 from p2c.dataverse import DataverseClient, DataverseError
 from p2c.dataverse.errors import DataverseTerminalError
 from p2c.dataverse.odata import equals_filter
+from p2c.upload.codes import KEY_CONFLICT, PARTY_NUMBER, PARTY_NUMBER_USED, PARTY_SCOPES
 
-KEY_CONFLICT = "p2c:key_conflict"
-PARTY_NUMBER_USED = "p2c:party_number_used"
-PARTY_NUMBER = "msdyn_partynumber"
-# the party-number rule per table: the columns (besides the number) within which a party number is unique
-PARTY_SCOPES: dict[str, tuple[str, ...]] = {
-    "account": (COMPANY_COLUMN, "customertypecode"),
-    "contact": (COMPANY_COLUMN,),
-}
 # rows per query: each adds `(a eq x and b eq y)` to the URL, which must stay far below 32,768 characters
 ROWS_PER_QUERY = 25
 

@@ -1,0 +1,45 @@
+"""The codes and identity rules of the uploader, in one place: the `p2c:` codes of failures and decisions the
+tool itself makes (Dataverse's own codes are hex numbers like 0x80040217), the Dataverse codes it tells
+apart, how a record exported without its id is found, and the scopes of a party number."""
+
+from __future__ import annotations
+
+from p2c.contract.dataverse import COMPANY_COLUMN
+
+# -- decided by p2c (stored in upload.results.error_code and the plan's `code`) -----------------------------
+NOT_IDENTIFIED = "p2c:not_identified"  # a row without a record id that no unique column finds
+REFERENCE_MISSING = "p2c:reference_missing"  # a lookup value no (or more than one) record has
+COMPANY_CONFLICT = "p2c:company_conflict"  # the record already belongs to another company
+NOT_FOUND = "p2c:not_found"  # the record id is not in Dataverse
+RECORD_CHANGED = "p2c:record_changed"  # the record (ETag) or the row (payload) changed since the plan
+KEY_CONFLICT = "p2c:key_conflict"  # another record already has the alternate key the update would give
+PARTY_NUMBER_USED = "p2c:party_number_used"  # another record of the scope already has the party number
+# recorded as done by an earlier run, but Dataverse no longer holds those values: planned and sent again
+DONE_BUT_DIFFERS = "p2c:done_but_differs"
+
+# -- Dataverse error codes the uploader tells apart (dataverse-web-api.md §6.2) ------------------------------
+CONCURRENCY_VERSION_MISMATCH = "0x80060882"  # 412: If-Match with an ETag that is no longer the record's
+DUPLICATE_KEY_CODES = {
+    "0x80060892": "DuplicateRecordEntityKey",  # 412: an alternate key another record has
+    "0x80040237": "DuplicateRecord",  # 412: SQL integrity violation (a duplicate)
+    "0x80040333": "DuplicateRecordsFound",  # 412/500: duplicate detection rule
+}
+
+# -- how to find an existing record exported without its record id: model column -> Dataverse column ------
+# Contacts have no column that is unique before initialization (the contact number was P2C's, and is gone):
+# a contact without its record id cannot be identified. Lines: their order (by id) and sequence number.
+IDENTITY_COLUMNS: dict[str, dict[str, str]] = {
+    "account": {"accountnumber": "accountnumber"},
+    "contact": {},
+    "salesorder": {"msdyn_salesordernumber": "ordernumber"},
+    "quote": {"msdyn_quotenumber": "quotenumber"},
+    "salesorderdetail": {"salesorderid": "_salesorderid_value", "sequencenumber": "sequencenumber"},
+    "quotedetail": {"quoteid": "_quoteid_value", "sequencenumber": "sequencenumber"},
+}
+
+# -- the party-number rule per table: the columns (besides the number) within which a number is unique ------
+PARTY_NUMBER = "msdyn_partynumber"
+PARTY_SCOPES: dict[str, tuple[str, ...]] = {
+    "account": (COMPANY_COLUMN, "customertypecode"),
+    "contact": (COMPANY_COLUMN,),
+}
