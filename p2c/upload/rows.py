@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from loaders.catalog import cursor_of
 from loaders.sql import quote_identifier
 from p2c.contract.dataverse import COMPANY_COLUMN, TableContract
 from p2c.upload.store import done_rows_sql
@@ -98,7 +99,7 @@ def pending_rows(
         + f" where {row_key} not in ({done_sql})"
     )
     # its own cursor: the caller records results on the connection while this one streams
-    cursor = con.cursor()
+    cursor = cursor_of(con)
     # The first chunks are small, so that the first writes go out after one round of reads instead of a
     # whole chunk's: 1/4, 1/2, then full chunks.
     size = max(1, chunk_size // 4)
