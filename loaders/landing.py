@@ -287,6 +287,28 @@ class Unloaded:
     rows: int
 
 
+def landed_files_named(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """The landed files `path` (absolute) names for `p2c unload`: itself when it is a landed file, else every
+    landed file under it, as `p2c load` takes folders (the folder need not exist any more: raw._files says
+    what was landed from it). LoadError when it names none."""
+    try:
+        rows = con.execute("select distinct file from raw._files order by file").fetchall()
+        landed = [file for (file,) in rows]
+    except duckdb.CatalogException:
+        landed = []  # a database nothing was ever loaded into
+    if str(path) in landed:
+        return [str(path)]
+    under = [file for file in landed if Path(file).is_relative_to(path)]
+    if under:
+        return under
+    if path.is_dir():
+        raise LoadError(
+            f"nothing under {path} is landed in this database ({len(landed)} file(s) are, from elsewhere:"
+            " see raw._files)"
+        )
+    raise LoadError(f"{path} is not landed in this database (see raw._files for the landed files)")
+
+
 def unload_file(con: duckdb.DuckDBPyConnection, file: str, load_id: str) -> Unloaded:
     """Take a landed file (every sheet of it) back out of the database, in one transaction: its file tables,
     its rows in raw._files, raw._rejects and raw._choice_labels go, `raw.<table>` is rebuilt without it, and

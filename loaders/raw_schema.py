@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from loaders.catalog import connect_file
 from loaders.sql import quote_identifier, quote_literal
 from loaders.vocabulary import exported_entities, known_columns
 
@@ -23,7 +24,6 @@ from loaders.vocabulary import exported_entities, known_columns
 # connection, not stored in the file: the database stays an ordinary DuckDB file that every other command
 # and dbt open as usual.
 LANDING_ROW_GROUP_SIZE = 32_768
-_LANDING_ALIAS = "landing"
 
 PROVENANCE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_source_file", "VARCHAR"),
@@ -136,20 +136,9 @@ create table if not exists raw._choice_labels (
 def connect_landing_zone(db_path: Path) -> duckdb.DuckDBPyConnection:
     """The loader's connection to the database file, writing row groups of LANDING_ROW_GROUP_SIZE rows.
 
-    The file is attached to an in-memory instance (ROW_GROUP_SIZE is an ATTACH option) and made the default
-    catalog, so every statement reads and writes it as `duckdb.connect(db_path)` would; DuckDB's spill
-    files go beside it, as for a connection to the file itself."""
-    con = duckdb.connect(config={"temp_directory": f"{db_path}.tmp"})
-    try:
-        con.execute(
-            f"attach {quote_literal(str(db_path))} as {_LANDING_ALIAS} "
-            f"(row_group_size {LANDING_ROW_GROUP_SIZE})"
-        )
-        con.execute(f"use {_LANDING_ALIAS}")
-    except BaseException:
-        con.close()
-        raise
-    return con
+    ROW_GROUP_SIZE is an ATTACH option: the file is attached as every connection attaches it
+    (loaders.catalog), with that option."""
+    return connect_file(db_path, attach_options={"row_group_size": LANDING_ROW_GROUP_SIZE})
 
 
 def ensure_landing_zone(con: duckdb.DuckDBPyConnection) -> None:

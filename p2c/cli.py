@@ -250,19 +250,22 @@ def load(
 @_reported
 def unload(
     files: Annotated[
-        list[Path], typer.Argument(help="Landed files to take back out (as given to `p2c load`).")
+        list[Path],
+        typer.Argument(help="Landed files or folders to take back out (as given to `p2c load`)."),
     ],
     db: DbOption = None,
 ) -> None:
     """Take wrongly loaded files back out of the database: their rows leave raw.<table>, raw._loads keeps the
-    history (status `unloaded`). Run `p2c build` afterwards."""
-    from loaders.landing import new_load_id, unload_file
+    history (status `unloaded`). A folder takes out every file landed under it. Run `p2c build` afterwards."""
+    from loaders.landing import landed_files_named, new_load_id, unload_file
     from p2c.database import writing
 
     load_id = new_load_id()
     with writing(resolve_db_path(db)) as con:
-        for path in files:
-            done = unload_file(con, str(path.resolve()), load_id)
+        # every argument is checked before anything is taken out
+        named = [landed_files_named(con, path.resolve()) for path in files]
+        for file in dict.fromkeys(file for files_named in named for file in files_named):
+            done = unload_file(con, file, load_id)
             console.print(
                 f"unloaded {done.file}: {done.rows:,} rows of {', '.join(done.entities)}",
                 highlight=False,

@@ -10,7 +10,11 @@ Two ways in:
 Every refusal is a `DatabaseUnavailable` (exit 2) naming the file and what to do: missing file, a folder, a
 0-byte file, a file that is not DuckDB, a read-only file or folder, a lock held by another process. The checks
 run before DuckDB touches the file, so a refused file is left exactly as it was (DuckDB would otherwise create
-a missing file, or a `.wal` beside it)."""
+a missing file, or a `.wal` beside it).
+
+Every connection sees the file as catalog CATALOG (`migration`), whatever it is called (loaders.catalog):
+DuckDB would otherwise name it after the file's stem, and a file called `p2c.duckdb` or `raw.duckdb` would
+make the two-part names `p2c.builds` or `raw._loads` ambiguous."""
 
 from __future__ import annotations
 
@@ -24,9 +28,11 @@ from pathlib import Path
 
 import duckdb
 
+from loaders.catalog import CATALOG, connect_file
 from p2c.errors import DatabaseUnavailable
 
 __all__ = [
+    "CATALOG",
     "DUCKDB_MAGIC",
     "DatabaseUnavailable",
     "check_existing",
@@ -123,7 +129,7 @@ def open_existing(path: Path, *, read_only: bool = True) -> duckdb.DuckDBPyConne
     """A connection to an existing DuckDB file; DatabaseUnavailable (exit 2) when it cannot be."""
     check_existing(path, for_writing=not read_only)
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        return connect_file(path, read_only=read_only)
     except duckdb.Error as error:
         raise connect_error(path, error, for_writing=not read_only) from None
 
@@ -137,7 +143,7 @@ def open_or_create(path: Path) -> duckdb.DuckDBPyConnection:
     created_folder = not path.parent.exists()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(str(path))
+        return connect_file(path)
     except (duckdb.Error, OSError) as error:
         for leftover in (path, path.with_name(path.name + ".wal")):
             with contextlib.suppress(OSError):

@@ -37,6 +37,7 @@ __all__ = [
     "emit_csv",
     "emit_json",
     "plain_table",
+    "print_table",
     "progress_console",
     "render_rows",
     "resolve_format",

@@ -21,7 +21,7 @@ from rich.console import Console
 from loaders.vocabulary import exported_entities
 from p2c.build.dbt import parse_vars
 from p2c.build.runner import run_build
-from p2c.build.summary import RejectGroup, _cap_per_entity, reason_category
+from p2c.build.summary import BuildSummary, RejectGroup, _cap_per_entity, reason_category, render_summary
 from p2c.errors import DatabaseUnavailable, ExitCode, UsageError
 
 FILES = {
@@ -277,3 +277,23 @@ def test_real_project_builds_with_nothing_loaded(tmp_path: Path) -> None:
     assert {name for (name,) in raw} >= set(exported_entities())
     assert accounts == 0
     assert os.environ.get("P2C_DB") != str(db)  # the environment is restored after the build
+
+
+def test_the_summary_is_plain_text_with_whole_values_when_not_a_terminal() -> None:
+    long_example = "unknown customer: " + "Wingtip Toys " * 20 + "is not among the initialized accounts"
+    summary = BuildSummary(
+        table_rows=[("dualwrite.account", 1234)],
+        rejects=[RejectGroup("salesorder", "unknown_customer", 2, long_example)],
+        reconciliation_columns=["entity", "source_rows", "target_rows"],
+        reconciliation=[("account", 1236, 1234)],
+    )
+    out = io.StringIO()
+    console = Console(file=out, width=80, color_system=None)  # a file: not a terminal, as when piped
+    assert not console.is_terminal
+    render_summary(summary, console)
+    text = out.getvalue()
+    assert not [ch for ch in text if "\u2500" <= ch <= "\u257f"], text  # no box drawing
+    assert long_example in text  # neither cut nor wrapped at the console's width
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    assert "dualwrite.account 1,234" in lines
+    assert "account 1236 1234" in lines

@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from loaders.catalog import CATALOG
 from loaders.raw_schema import FILES_SCHEMA, ensure_landing_zone
 from loaders.vocabulary import exported_entities
 from p2c.settings import project_dir
@@ -98,9 +99,10 @@ def _landing_zone(db: Path) -> dict[str, Any]:
         }
 
 
-def _hook_statements(log: str, db: Path) -> list[str]:
-    """The DDL the landing-zone hook ran (it names the landing zone as "<database>".raw...)."""
-    pattern = re.compile(rf'^\s*create (?:schema|table|view)\b.*"{re.escape(db.stem)}"\.raw', re.MULTILINE)
+def _hook_statements(log: str) -> list[str]:
+    """The DDL the landing-zone hook ran (it names the landing zone as "<database>".raw...: the catalog every
+    connection attaches `db` under, loaders.catalog, not the file's stem)."""
+    pattern = re.compile(rf'^\s*create (?:schema|table|view)\b.*"{re.escape(CATALOG)}"\.raw', re.MULTILINE)
     return pattern.findall(log)
 
 
@@ -130,7 +132,7 @@ def test_plain_dbt_build_on_a_fresh_database(fresh_build: tuple[Path, Run]) -> N
         (accounts,) = con.execute("select count(*) from dualwrite.account").fetchone() or (None,)
     assert accounts == 0
     # everything it created, it created in this build (the DDL is in the log)
-    assert len(_hook_statements(run.log, db)) == len(LANDING_SCHEMAS) + len(BOOKKEEPING) + len(
+    assert len(_hook_statements(run.log)) == len(LANDING_SCHEMAS) + len(BOOKKEEPING) + len(
         exported_entities()
     )
 
@@ -164,7 +166,7 @@ def test_hook_does_nothing_when_the_landing_zone_exists_and_colours_can_be_asked
     run = _dbt(["run-operation", "landing_zone"], db, tmp_path, env={"DBT_USE_COLORS": "true"})
     assert run.code == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "information_schema.schemata" in run.log  # the hook looked
-    assert _hook_statements(run.log, db) == []  # and created nothing
+    assert _hook_statements(run.log) == []  # and created nothing
     assert _landing_zone(db) == before
     assert ESCAPE in run.stdout
     assert ESCAPE not in run.log
@@ -188,7 +190,7 @@ def test_plain_dbt_build_keeps_the_landed_rows(tmp_path: Path) -> None:
 
     run = _dbt(["build"], db, tmp_path)
     assert run.code == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert _hook_statements(run.log, db) == []
+    assert _hook_statements(run.log) == []
     with duckdb.connect(str(db), read_only=True) as con:
         assert (
             con.execute("select * from raw.account order by _source_file, _source_row").fetchall() == landed

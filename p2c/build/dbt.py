@@ -119,7 +119,12 @@ def invoke_dbt(
     from dbt.cli.main import dbtRunner
 
     with dbt_environment(db_path, extra_env):
-        result = dbtRunner(callbacks=list(callbacks)).invoke(args)
+        try:
+            result = dbtRunner(callbacks=list(callbacks)).invoke(args)
+        finally:
+            # profiles.yml attaches the file to an in-memory instance, which dbt-duckdb keeps open until the
+            # process ends: release the file now, for the next connection of this process or another one
+            release_duckdb()
     results = getattr(result.result, "results", None) or []
     nodes = tuple(_outcome_of(r) for r in results if getattr(r, "node", None) is not None)
     return DbtOutcome(success=bool(result.success), nodes=nodes, exception=result.exception)
@@ -128,9 +133,10 @@ def invoke_dbt(
 def release_duckdb() -> None:
     """Close the DuckDB instance dbt-duckdb may still hold in this process.
 
-    dbt-duckdb keeps one environment per process; with `keep_open: false` it closes the file when its last
-    cursor closes, but `close_all_connections` only drops the reference. Close it explicitly, so the next
-    writer (another `p2c` command, or a read-only summary in this process) can open the file at once."""
+    dbt-duckdb keeps one environment per process, and keeps its in-memory instance (profiles.yml attaches the
+    file to one) open until the process ends; `close_all_connections` only drops the reference. Close it
+    explicitly, so the next writer (another `p2c` command, or a read-only summary in this process) can open
+    the file at once."""
     try:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     except ImportError:  # dbt-duckdb not installed: nothing to release

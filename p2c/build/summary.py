@@ -13,11 +13,11 @@ from typing import Any
 
 import duckdb
 from rich.console import Console
-from rich.table import Table
 
+from loaders.catalog import connect_file
 from p2c.build.dbt import DbtOutcome, NodeOutcome
 from p2c.contract.artifacts import ArtifactsMissing, Relation, load_artifacts
-from p2c.output import Column, OutputFormat, emit_csv, emit_json
+from p2c.output import Column, OutputFormat, emit_csv, emit_json, print_table
 
 # dualwrite: the re-initialized tables; archive: invoices, invoice lines, products (initial sync only)
 TARGET_SCHEMAS = ("dualwrite", "archive")
@@ -103,7 +103,7 @@ def _read_results(summary: BuildSummary, models: dict[str, Relation], db_path: P
         key=lambda m: (TARGET_SCHEMAS.index(m.schema), m.identifier),
     )
     # Read-only: the build is over, and a reader never blocks the next writer for long.
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with connect_file(db_path, read_only=True) as con:
         existing = _existing_relations(con)
 
         def built(relation: Relation | None) -> bool:
@@ -164,35 +164,42 @@ def _cap_per_entity(groups: list[RejectGroup]) -> list[RejectGroup]:
 
 
 def render_summary(summary: BuildSummary, console: Console) -> None:
+    """The tables through p2c.output.print_table: rich on a terminal, plain text (no box characters, values
+    whole) when stdout is piped or redirected, as for every command that prints tables."""
     if summary.table_rows:
-        table = Table(title="target tables", title_justify="left")
-        table.add_column("table")
-        table.add_column("rows", justify="right")
-        for name, rows in summary.table_rows:
-            table.add_row(name, f"{rows:,}")
-        console.print(table)
+        print_table(
+            [{"table": name, "rows": f"{rows:,}"} for name, rows in summary.table_rows],
+            [Column("table"), Column("rows", numeric=True)],
+            title="target tables",
+            console=console,
+        )
     if summary.rejects:
-        table = Table(title="rejects by reason", title_justify="left")
-        table.add_column("entity")
-        table.add_column("reason")
-        table.add_column("rows", justify="right")
         examples = ["" if g.example == g.reason else g.example for g in summary.rejects]
+        columns = [Column("entity"), Column("reason"), Column("rows", numeric=True)]
         if any(examples):
-            table.add_column("example")
-        for group, example in zip(summary.rejects, examples, strict=True):
-            cells = [group.entity, group.reason, f"{group.rows:,}"]
-            table.add_row(*cells, *([example] if any(examples) else []))
-        console.print(table)
+            columns.append(Column("example"))
+        print_table(
+            [
+                {"entity": g.entity, "reason": g.reason, "rows": f"{g.rows:,}", "example": example}
+                for g, example in zip(summary.rejects, examples, strict=True)
+            ],
+            columns,
+            title="rejects by reason",
+            console=console,
+        )
     elif not any("rejects" in note for note in summary.notes):
         console.print("rejects: none")
     if summary.reconciliation:
-        table = Table(title="reconciliation", title_justify="left")
-        for index, column in enumerate(summary.reconciliation_columns):
-            numeric = all(isinstance(row[index], int | float) for row in summary.reconciliation)
-            table.add_column(column, justify="right" if numeric else "left")
-        for row in summary.reconciliation:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        console.print(table)
+        names, rows = summary.reconciliation_columns, summary.reconciliation
+        print_table(
+            [dict(zip(names, row, strict=True)) for row in rows],
+            [
+                Column(name, numeric=all(isinstance(row[index], int | float) for row in rows))
+                for index, name in enumerate(names)
+            ],
+            title="reconciliation",
+            console=console,
+        )
     for note in summary.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     _render_tallies(summary, console)

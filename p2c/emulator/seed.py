@@ -67,10 +67,13 @@ def _mint(*parts: object) -> str:
 def _read_raw(db_path: Path) -> dict[str, list[dict[str, Any]]]:
     import duckdb
 
+    from loaders.catalog import connect_file
+
     if not db_path.is_file():
         raise DatabaseUnavailable(f"--seed-from {db_path}: no such DuckDB file", hint="run `p2c load` first")
     try:
-        connection = duckdb.connect(str(db_path), read_only=True)
+        # attached under the project's fixed catalog name: `raw."account"` is ambiguous in raw.duckdb
+        connection = connect_file(db_path, read_only=True)
     except duckdb.Error as error:
         raise DatabaseUnavailable(f"--seed-from {db_path}: cannot open it read-only ({error})") from None
     try:

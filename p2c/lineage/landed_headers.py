@@ -10,6 +10,8 @@ from pathlib import Path
 
 import duckdb
 
+from loaders.catalog import connect_file
+
 
 @dataclass(frozen=True)
 class LandedHeader:
@@ -34,7 +36,7 @@ def _has_load_log(con: duckdb.DuckDBPyConnection) -> bool:
 def read_landed(db_path: Path) -> Landed:
     if not db_path.is_file():
         return Landed(files_by_table=defaultdict(list), headers=defaultdict(list))
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = connect_file(db_path, read_only=True)
     try:
         return landed_from(con)
     finally:

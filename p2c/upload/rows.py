@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from loaders.catalog import cursor_of
 from loaders.sql import quote_identifier
 from p2c.contract.dataverse import COMPANY_COLUMN, TableContract
 from p2c.upload.store import latest_outcome_sql, open_intents_sql
@@ -104,7 +105,7 @@ def pending_rows(
         + f" left join ({open_intents_sql(contract.table)}) i on i.row_key = {row_key}"
     )
     # its own cursor: the caller records results on the connection while this one streams
-    cursor = con.cursor()
+    cursor = cursor_of(con)
     # The first chunks are small, so that the first writes go out after one round of reads instead of a
     # whole chunk's: 1/4, 1/2, then full chunks.
     size = max(1, chunk_size // 4)
