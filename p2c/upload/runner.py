@@ -216,14 +216,6 @@ def load_plan(path: Path, environment: str, database: str | None = None) -> dict
     return planned
 
 
-def database_of(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The file of the connection's database (a plan names it, so it is not applied to another one)."""
-    found = con.execute(
-        "select path from duckdb_databases() where database_name = current_database()"
-    ).fetchall()
-    return str(Path(found[0][0]).resolve()) if found and found[0][0] else None
-
-
 def planned_rows_gone(
     con: duckdb.DuckDBPyConnection,
     contracts: dict[str, TableContract],
@@ -303,7 +295,9 @@ class Runner:
         (`TransientError` escaping it) ends the run early, not with a traceback: the outcomes recorded so
         far stay, the run is closed as interrupted, and `RunSummary.stopped` says why."""
         environment = self.client.environment_url
-        database = database_of(self.con)
+        found = database_path(self.con)
+        # a plan names its database, so it is not applied to another one
+        database = str(found.resolve()) if found else None
         planned = load_plan(plan_in, environment, database) if plan_in else None
         contracts = self.tables(wanted)
         # a plan reads and decides but never writes, and its outcomes never count as done

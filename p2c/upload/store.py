@@ -28,6 +28,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from loaders.catalog import cursor_of
+
 SCHEMA = "upload"
 
 RUNS_DDL = f"""
@@ -326,7 +328,7 @@ class IntentLog:
     DuckDB connection (a cursor of the runner's), one insert at a time."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._con = con.cursor()
+        self._con = cursor_of(con)
         self._lock = threading.Lock()
 
     def add(self, run_id: str, table: str, rows: Sequence[tuple[str, str | None, str | None]]) -> None:
