@@ -95,6 +95,20 @@ SEEDS: dict[str, str] = {
     ),
     "quantities_good": _csv("quantity,priceperunit", "1,10.5", "3,0", ",1"),
     "quantities_bad": _csv("quantity,priceperunit", "0,10.5", "-2,1", "4,-1"),
+    # one record id per row: case and braces do not make another id; rows without one are not compared
+    "record_ids_good": _csv(
+        "accountid,_source_file", "A1,a.csv", "a2,a.csv", "{A3},a.csv", ",a.csv", ",b.csv"
+    ),
+    "record_ids_bad": _csv(
+        "accountid,_source_file",
+        "A1,a.csv",
+        "a1,b.csv",
+        "{A1},c.csv",
+        "B2,a.csv",
+        "B2,a.csv",
+        "C3,a.csv",
+        ",a.csv",
+    ),
     "customers_split_good": _csv("customerid_account,customerid_contact", "acc-1,", ",con-1"),
     "customers_split_bad": _csv("customerid_account,customerid_contact", "acc-1,con-1", ",", "acc-2,"),
 }
@@ -212,6 +226,18 @@ seeds:
       - expression_is_true:
           name: expression_is_true__bad
           arguments: {expression: "priceperunit >= 0 and quantity > 0"}
+  - name: record_ids_good
+    columns:
+      - name: accountid
+        data_tests:
+          - record_id_at_most_once:
+              name: record_id_at_most_once__good
+  - name: record_ids_bad
+    columns:
+      - name: accountid
+        data_tests:
+          - record_id_at_most_once:
+              name: record_id_at_most_once__bad
   - name: customers_split_good
     data_tests:
       - exactly_one_filled:
@@ -244,6 +270,8 @@ EXPECTED_FAILURES = {
     "expression_is_true__good": 0,
     "expression_is_true__column_bad": 2,  # 0 and -2
     "expression_is_true__bad": 3,
+    "record_id_at_most_once__good": 0,
+    "record_id_at_most_once__bad": 2,  # A1 in three files (a1, {A1}), B2 twice in one
     "exactly_one_filled__good": 0,
     "exactly_one_filled__bad": 2,  # both filled, none filled
 }

@@ -56,6 +56,7 @@ classified as (
         accounts._source_file,
         accounts._source_sheet,
         accounts._source_row,
+        accounts.modifiedon,
         accounts._loaded_at,
         {{ company_reject_reason('accounts') }} as company_reject_reason,
         -- a value the rules need that was exported but cannot be read is not replaced by null or a default;
@@ -109,12 +110,29 @@ checked as (
     from grouped
 ),
 
+{{ record_id_copies('checked', [
+    'msdyn_company',
+    'accountnumber',
+    'name',
+    'customertypecode',
+    'msdyn_customergroupid',
+    'msdyn_partynumber',
+    'telephone1',
+    'emailaddress1',
+    'address1_line1',
+    'address1_city',
+    'address1_postalcode',
+    'address1_country',
+    'creditlimit',
+    'transactioncurrencyid',
+]) }},
+
 ranked as (
     select
         *,
         -- the same account exported twice in one company: the last loaded row wins
         {{ last_loaded_rank(['accountnumber']) }} as key_rank
-    from checked
+    from record_id_checked
 ),
 
 final as (
@@ -138,6 +156,7 @@ final as (
         _source_sheet,
         _source_row,
         case
+            when record_id_reject_reason is not null then record_id_reject_reason
             when base_reject_reason is not null then base_reject_reason
             when key_rank > 1
                 then

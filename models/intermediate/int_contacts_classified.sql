@@ -100,6 +100,7 @@ classified as (
         companies_assigned._source_file,
         companies_assigned._source_sheet,
         companies_assigned._source_row,
+        companies_assigned.modifiedon,
         companies_assigned._loaded_at
     from companies_assigned
     left join accounts as parent_by_number
@@ -182,12 +183,28 @@ checked as (
     from ruled
 ),
 
+{{ record_id_copies('checked', [
+    'msdyn_company',
+    'msdyn_contactnumber',
+    'msdyn_contactpersonid',
+    'msdyn_partynumber',
+    'firstname',
+    'lastname',
+    'emailaddress1',
+    'telephone1',
+    'msdyn_sellable',
+    'msdyn_customergroupid',
+    'msdyn_contactfor',
+    'msdyn_isprospect',
+    'parentcustomerid_account',
+]) }},
+
 ranked as (
     select
         *,
         -- the same contact exported twice in one company: the last loaded row wins
         {{ last_loaded_rank(['msdynce_contactnumber']) }} as key_rank
-    from checked
+    from record_id_checked
 ),
 
 final as (
@@ -211,6 +228,7 @@ final as (
         _source_sheet,
         _source_row,
         case
+            when record_id_reject_reason is not null then record_id_reject_reason
             when base_reject_reason is not null then base_reject_reason
             when key_rank > 1
                 then

@@ -2,7 +2,8 @@
     Every exported quote line with the values the quotedetail table gets and, for a line that cannot be
     initialized, the reason it is rejected. A line belongs to one revision of its quote: lines of a
     superseded revision are rejected as superseded; a line that names no revision belongs to its quote
-    only when the quote was exported with a single revision.
+    when the quote was exported with a single revision, and is initialized by its record id otherwise (every
+    revision shares the company, the only value written); without a record id it is ambiguous.
 -#}
 with
 
@@ -80,6 +81,7 @@ resolved as (
         companies_assigned._source_file,
         companies_assigned._source_sheet,
         companies_assigned._source_row,
+        companies_assigned.modifiedon,
         companies_assigned._loaded_at
     from companies_assigned
     left join quote_revisions
@@ -106,10 +108,12 @@ checked as (
                 then 'missing key: the line has neither a record id nor a sequence number, so it cannot be identified'
             when latest_revision is null
                 then 'parent quote not exported: quote ' || parent_number || ' of company ' || msdyn_company
-            when _source_revisionnumber is null
+            -- every revision of a quote has its company: a line with its record id is updated by that id and
+            -- needs no revision; one without it can only be told by its revision and sequence number
+            when _source_revisionnumber is null and _source_record_id is null
                 then
                     'ambiguous parent quote revision: quote ' || parent_number || ' has '
-                    || cast(revision_count as varchar) || ' revisions and the line names none'
+                    || cast(revision_count as varchar) || ' revisions and the line names none and has no record id'
             when _source_revisionnumber < latest_revision
                 then
                     'superseded: the line belongs to revision ' || cast(_source_revisionnumber as varchar)
@@ -134,14 +138,26 @@ checked as (
     from resolved
 ),
 
+{{ record_id_copies('checked', [
+    'msdyn_company',
+    'parent_number',
+    'sequencenumber',
+    'productid',
+    'uomid',
+    'quantity',
+    'priceperunit',
+    '_source_revisionnumber',
+]) }},
+
 ranked as (
     select
         *,
         -- the same line exported twice in one company: the last loaded row wins. The same line is the same
-        -- sequence number of the same quote (lines without one are not compared by it), or the same record id
-        {{ last_loaded_rank(['parent_number', 'sequencenumber']) }} as sequence_rank,
-        {{ last_loaded_rank(['lower(_source_record_id)']) }} as record_id_rank
-    from checked
+        -- sequence number of the same revision of the same quote (lines without one, or without a known
+        -- revision, are identified by their record id); copies of one record id are decided before, by
+        -- record_id_copies
+        {{ last_loaded_rank(['parent_number', '_source_revisionnumber', 'sequencenumber']) }} as sequence_rank
+    from record_id_checked
 ),
 
 final as (
@@ -161,14 +177,11 @@ final as (
         _source_sheet,
         _source_row,
         case
+            when record_id_reject_reason is not null then record_id_reject_reason
             when base_reject_reason is not null then base_reject_reason
-            when sequencenumber is not null and sequence_rank > 1
+            when sequencenumber is not null and _source_revisionnumber is not null and sequence_rank > 1
                 then
                     'duplicate: line ' || cast(sequencenumber as varchar) || ' of quote ' || parent_number
-                    || ' is exported again in company ' || msdyn_company || ' (a later loaded row is kept)'
-            when _source_record_id is not null and record_id_rank > 1
-                then
-                    'duplicate: the line with record id ' || _source_record_id || ' of quote ' || parent_number
                     || ' is exported again in company ' || msdyn_company || ' (a later loaded row is kept)'
         end as _reject_reason
     from ranked

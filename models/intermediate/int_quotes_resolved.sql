@@ -54,6 +54,7 @@ resolved as (
         companies_assigned._source_file,
         companies_assigned._source_sheet,
         companies_assigned._source_row,
+        companies_assigned.modifiedon,
         companies_assigned._loaded_at
     from companies_assigned
     {{ customer_joins('customers', 'companies_assigned') }}
@@ -99,12 +100,28 @@ checked as (
     from revisions
 ),
 
+{{ record_id_copies('checked', [
+    'msdyn_company',
+    'msdyn_quotenumber',
+    'name',
+    'customer_type',
+    'customer_number',
+    'shipto_country',
+    'msdyn_requestedreceiptdate',
+    'requestdeliveryby',
+    'msdyn_language',
+    'msdyn_ordertype',
+    'transactioncurrencyid',
+    'pricelevelid',
+    '_source_revisionnumber',
+]) }},
+
 ranked as (
     select
         *,
         -- the same revision exported twice in one company: the last loaded row wins
         {{ last_loaded_rank(['msdyn_quotenumber']) }} as key_rank
-    from checked
+    from record_id_checked
 ),
 
 final as (
@@ -131,6 +148,7 @@ final as (
         _source_sheet,
         _source_row,
         case
+            when record_id_reject_reason is not null then record_id_reject_reason
             when base_reject_reason is not null then base_reject_reason
             when key_rank > 1
                 then

@@ -61,6 +61,7 @@ resolved as (
         companies_assigned._source_file,
         companies_assigned._source_sheet,
         companies_assigned._source_row,
+        companies_assigned.modifiedon,
         companies_assigned._loaded_at
     from companies_assigned
     left join orders
@@ -101,14 +102,24 @@ checked as (
     from resolved
 ),
 
+{{ record_id_copies('checked', [
+    'msdyn_company',
+    'parent_number',
+    'sequencenumber',
+    'productid',
+    'uomid',
+    'quantity',
+    'priceperunit',
+]) }},
+
 ranked as (
     select
         *,
         -- the same line exported twice in one company: the last loaded row wins. The same line is the same
-        -- sequence number of the same order (lines without one are not compared by it), or the same record id
-        {{ last_loaded_rank(['parent_number', 'sequencenumber']) }} as sequence_rank,
-        {{ last_loaded_rank(['lower(_source_record_id)']) }} as record_id_rank
-    from checked
+        -- sequence number of the same order (lines without one are not compared by it); copies of one record
+        -- id are decided before, by record_id_copies
+        {{ last_loaded_rank(['parent_number', 'sequencenumber']) }} as sequence_rank
+    from record_id_checked
 ),
 
 final as (
@@ -127,14 +138,11 @@ final as (
         _source_sheet,
         _source_row,
         case
+            when record_id_reject_reason is not null then record_id_reject_reason
             when base_reject_reason is not null then base_reject_reason
             when sequencenumber is not null and sequence_rank > 1
                 then
                     'duplicate: line ' || cast(sequencenumber as varchar) || ' of order ' || parent_number
-                    || ' is exported again in company ' || msdyn_company || ' (a later loaded row is kept)'
-            when _source_record_id is not null and record_id_rank > 1
-                then
-                    'duplicate: the line with record id ' || _source_record_id || ' of order ' || parent_number
                     || ' is exported again in company ' || msdyn_company || ' (a later loaded row is kept)'
         end as _reject_reason
     from ranked

@@ -56,6 +56,7 @@ resolved as (
         companies_assigned._source_file,
         companies_assigned._source_sheet,
         companies_assigned._source_row,
+        companies_assigned.modifiedon,
         companies_assigned._loaded_at
     from companies_assigned
     {{ customer_joins('customers', 'companies_assigned') }}
@@ -79,12 +80,27 @@ checked as (
     from resolved
 ),
 
+{{ record_id_copies('checked', [
+    'msdyn_company',
+    'msdyn_salesordernumber',
+    'name',
+    'customer_type',
+    'customer_number',
+    'shipto_country',
+    'msdyn_requestedreceiptdate',
+    'requestdeliveryby',
+    'msdyn_language',
+    'msdyn_ordertype',
+    'transactioncurrencyid',
+    'pricelevelid',
+]) }},
+
 ranked as (
     select
         *,
         -- the same order exported twice in one company: the last loaded row wins
         {{ last_loaded_rank(['msdyn_salesordernumber']) }} as key_rank
-    from checked
+    from record_id_checked
 ),
 
 final as (
@@ -109,6 +125,7 @@ final as (
         _source_sheet,
         _source_row,
         case
+            when record_id_reject_reason is not null then record_id_reject_reason
             when base_reject_reason is not null then base_reject_reason
             when key_rank > 1
                 then

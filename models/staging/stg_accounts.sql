@@ -42,10 +42,12 @@ renamed as (
             ('creditlimit', parse_decimal('source.creditlimit')),
             ('customertypecode', none),
             ('statecode', none),
+            ('modifiedon', parse_timestamp('source.modifiedon')),
         ]) }} as _unreadable_columns,
         ---------- export metadata and provenance
         {{ clean_text('source.rowchecksum') }} as rowchecksum,
-        {{ clean_text('source.modifiedon') }} as modifiedon,
+        -- decides between two copies of one record (int_* models, rule "Duplicate record ids")
+        {{ parse_timestamp('source.modifiedon') }} as modifiedon,
         source._source_file,
         source._source_sheet,
         source._source_row,

@@ -52,10 +52,12 @@ renamed as (
             ('requestdeliveryby', parse_date('source.requestdeliveryby')),
             ('effectivefrom', parse_date('source.effectivefrom')),
             ('closedon', parse_date('source.closedon')),
+            ('modifiedon', parse_timestamp('source.modifiedon')),
         ]) }} as _unreadable_columns,
         ---------- export metadata and provenance
         {{ clean_text('source.rowchecksum') }} as rowchecksum,
-        {{ clean_text('source.modifiedon') }} as modifiedon,
+        -- decides between two copies of one record (int_* models, rule "Duplicate record ids")
+        {{ parse_timestamp('source.modifiedon') }} as modifiedon,
         source._source_file,
         source._source_sheet,
         source._source_row,

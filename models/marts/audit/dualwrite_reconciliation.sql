@@ -5,6 +5,8 @@
     - source_rows = target_rows + rejected_rows: every landed row is initialized (dualwrite table), archived
       (archive table) or rejected with a reason (dualwrite_rejects).
     difference = source_rows - target_rows - rejected_rows is 0 when nothing was lost or counted twice.
+    duplicate_rows, part of rejected_rows, counts the rows rejected as copies of another row (the same record
+    id, or the same key in one company): landing a file twice shows here, not as a difference.
 -#}
 {%- set entities = var('exported_entities') -%}
 
@@ -50,7 +52,12 @@ target_counts as (
 rejected_counts as (
     select
         entity,
-        count(*) as rejected_rows
+        count(*) as rejected_rows,
+        -- the reason codes of the two copy rules: record_id_copies (exact_duplicate, older_copy,
+        -- conflicting_copies) and last_loaded_rank (duplicate)
+        count(*) filter (
+            where reason_code in ('exact_duplicate', 'older_copy', 'conflicting_copies', 'duplicate')
+        ) as duplicate_rows
     from {{ ref('dualwrite_rejects') }}
     group by entity
 ),
@@ -90,6 +97,7 @@ reconciled as (
         source_counts.source_rows,
         coalesce(target_counts.target_rows, 0) as target_rows,
         coalesce(rejected_counts.rejected_rows, 0) as rejected_rows,
+        coalesce(rejected_counts.duplicate_rows, 0) as duplicate_rows,
         source_counts.source_rows
         - coalesce(target_counts.target_rows, 0)
         - coalesce(rejected_counts.rejected_rows, 0) as difference
