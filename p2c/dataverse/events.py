@@ -15,7 +15,7 @@ class ClientEvents:
         """A request of `user` is held `seconds` by service protection (429 Retry-After)."""
 
     def retrying(self, what: str, attempt: int, reason: str) -> None:
-        """A transient failure (5xx, timeout, dropped connection) of `what` is sent again (`attempt` 2, 3, ...)."""
+        """A transient failure (5xx, timeout, dropped connection) of `what` is sent again (`attempt` 2...)."""
 
     def unreachable(self, down_for_s: float, budget_s: float) -> None:
         """The service has not answered for `down_for_s` seconds; the client keeps trying until `budget_s`."""
