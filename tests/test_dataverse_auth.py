@@ -33,7 +33,6 @@ from p2c.dataverse import (
     ClientOptions,
     ClientSecretCredential,
     DataverseClient,
-    DataverseTerminalError,
     MsalTokenProvider,
     RowStatus,
     Secret,
@@ -43,6 +42,7 @@ from p2c.dataverse import (
 )
 from p2c.dataverse.auth import certificate_thumbprint, forget_msal_apps, msal_app
 from p2c.dataverse.client import normalize_environment_url
+from p2c.dataverse.errors import EnvironmentUnreachable
 from p2c.errors import UsageError
 
 FAST = ClientOptions(backoff_base_s=0.01, max_attempts=3)
@@ -75,14 +75,16 @@ def test_client_secret_sign_in_runs_msal_against_the_authority(tls_fake: FakeDat
     assert token_request["grant_type"] == ["client_credentials"]
     assert token_request["scope"] == [f"{tls_fake.url}/.default"]
     assert token_request["client_secret"] == [CLIENT_SECRET]
-    assert tls_fake.requests[0].headers["Authorization"].startswith("Bearer fake-access-token-1-")
+    assert (
+        tls_fake.seen("GET", "WhoAmI")[0].headers["Authorization"].startswith("Bearer fake-access-token-1-")
+    )
 
 
 def test_a_401_drops_the_cached_token_and_fetches_a_new_one(tls_fake: FakeDataverse) -> None:
     client = DataverseClient.from_environment(env=secret_env(tls_fake), options=FAST)
     tls_fake.script("GET", "WhoAmI", error_reply(401, "", "token expired"))
     client.whoami()
-    first, second = tls_fake.seen("GET", "WhoAmI")
+    first, second, _whoami = tls_fake.seen("GET", "WhoAmI")  # the 401 came at sign-in
     assert first.headers["Authorization"] != second.headers["Authorization"]
     assert tls_fake.token_counter == 2
 
@@ -199,11 +201,11 @@ def test_an_unknown_ca_fails_verification_and_is_not_retried(
     trustme.CA().cert_pem.write_to_path(str(other_ca))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other_ca))
     client = DataverseClient(tls_fake.url, [StaticTokenProvider(STATIC_TOKEN)], FAST)
-    with pytest.raises(DataverseTerminalError, match="not trusted") as caught:
-        client.whoami()
-    assert caught.value.stats is not None and caught.value.stats.attempts == 1
+    with pytest.raises(EnvironmentUnreachable, match="not trusted") as caught:
+        client.whoami()  # found when the client first reaches the environment, before any credential
+    assert "REQUESTS_CA_BUNDLE" in str(caught.value)
     msal_client = DataverseClient.from_environment(env=secret_env(tls_fake), options=FAST)
-    with pytest.raises(AuthenticationError, match="not trusted"):
+    with pytest.raises(EnvironmentUnreachable, match="not trusted"):
         msal_client.whoami()
     assert tls_fake.requests == [] and tls_fake.identity_paths == []
 
@@ -271,7 +273,12 @@ def test_bad_credential_configuration_is_a_usage_error(env: dict[str, str], mess
 
 def test_environment_url_rules() -> None:
     assert normalize_environment_url("https://org.crm4.dynamics.com/") == "https://org.crm4.dynamics.com"
-    assert normalize_environment_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
+    assert (
+        normalize_environment_url("http://127.0.0.1:8080", allow_loopback_http=True)
+        == "http://127.0.0.1:8080"
+    )
+    with pytest.raises(UsageError, match="https"):  # what a user passes: https only
+        normalize_environment_url("http://127.0.0.1:8080")
     for bad in ("http://org.crm.dynamics.com", "https://org.crm.dynamics.com/api/data/v9.2", "org"):
         with pytest.raises(UsageError):
             normalize_environment_url(bad)
@@ -287,6 +294,7 @@ def test_secrets_never_appear_in_reprs_errors_results_or_logs(
     tls_fake.add_table("account", "accounts", "accountid")
     record = tls_fake.add_record("accounts", {"name": "n"})
     env = secret_env(tls_fake, P2C_CLIENT_ID_2="second-app", P2C_CLIENT_SECRET_2="second-secret-value")
+    tls_fake.client_secrets["second-app"] = "second-secret-value"
     client = DataverseClient.from_environment(env=env, options=FAST)
     tls_fake.script("PATCH", "accounts(", error_reply(400, "0x80044331", "bad value"), Reply(503), Reply(503))
     tls_fake.script("PATCH", "accounts(", Reply(503), Reply(503), Reply(503))

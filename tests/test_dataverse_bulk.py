@@ -59,9 +59,10 @@ def test_update_multiple_body_is_targets_with_type_and_primary_key(fake: FakeDat
 
 def test_transient_failure_is_retried_not_split(fake: FakeDataverse) -> None:
     ids = accounts(fake, 8)
-    fake.script("POST", "UpdateMultiple", *[Reply(503)] * 20)
+    # a 500 with a Dataverse error (not an outage: those are waited out within the outage budget)
+    fake.script("POST", "UpdateMultiple", *[error_reply(500, "0x80040216", "Unexpected")] * 20)
     results = make_client(fake).update_many("account", [UpdateRow(i, {"name": "n"}) for i in ids])
-    assert all(r.status is RowStatus.FAILED and r.retryable and r.http_status == 503 for r in results)
+    assert all(r.status is RowStatus.FAILED and r.retryable and r.http_status == 500 for r in results)
     assert len(fake.seen("POST", "UpdateMultiple")) == FAST.max_attempts  # one request, retried, never split
     assert all(r.attempts == FAST.max_attempts for r in results)
 

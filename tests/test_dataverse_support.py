@@ -93,6 +93,10 @@ class FakeDataverse:
         self.assertion_headers: list[dict[str, Any]] = []
         self.cert_public_key: Any = None
         self.token_counter = 0
+        self.refused_client_ids: set[str] = set()  # client ids whose secret the identity provider refuses
+        self.client_secrets: dict[str, str] = {}  # client id -> its own secret (else `client_secret`)
+        self._down_until = 0.0
+        self._down_reply = Reply(503)
         self._scripts: list[tuple[str, str, list[Reply]]] = []
         self._lock = threading.Lock()
         self.tls = tls
@@ -127,6 +131,12 @@ class FakeDataverse:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def go_down(self, seconds: float, reply: Reply | None = None) -> None:
+        """Answer every API request (not the identity provider) with `reply` (503) for `seconds` from now."""
+        with self._lock:
+            self._down_until = time.monotonic() + seconds
+            self._down_reply = reply or Reply(503)
 
     def script(self, method: str, path_contains: str, *replies: Reply) -> None:
         """Answer the next requests matching (method, substring of the API path) with `replies`, in order."""
@@ -173,6 +183,8 @@ class FakeDataverse:
                 if method == request.method and contains in api_path and replies:
                     reply = replies.pop(0)
                     break
+            if path_only.startswith(API) and time.monotonic() < self._down_until:
+                reply = self._down_reply
         if reply is None:
             reply = self._default(request, seen, path_only)
         if reply.delay_s:
@@ -264,7 +276,8 @@ class FakeDataverse:
             )
         if path.endswith("/oauth2/v2.0/token"):
             grant = form.get("grant_type", [""])[0]
-            if grant == "client_credentials" and not self._client_ok(form):
+            refused = form.get("client_id", [""])[0] in self.refused_client_ids
+            if grant == "client_credentials" and (refused or not self._client_ok(form)):
                 return Reply(
                     401, body={"error": "invalid_client", "error_description": "AADSTS7000215: bad secret"}
                 )
@@ -277,7 +290,8 @@ class FakeDataverse:
 
     def _client_ok(self, form: dict[str, list[str]]) -> bool:
         if form.get("client_secret", [""])[0]:
-            return form["client_secret"][0] == self.client_secret
+            expected = self.client_secrets.get(form.get("client_id", [""])[0], self.client_secret)
+            return form["client_secret"][0] == expected
         assertion = form.get("client_assertion", [""])[0]
         if not assertion or self.cert_public_key is None:
             return False

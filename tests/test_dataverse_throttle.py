@@ -91,3 +91,42 @@ def test_a_waiting_read_takes_the_next_free_slot_before_waiting_writes() -> None
         thread.join(timeout=5)
     assert order[0] == "read", order
     assert sorted(order) == ["read", "write", "write", "write"]
+
+
+def test_the_users_throttle_owns_the_counts_the_pool_lends_by() -> None:
+    """One owner of the requests in flight per user (issue 19, item 5): the pool asks the throttle."""
+    from types import SimpleNamespace
+
+    from p2c.dataverse.pool import UserPool
+
+    user = SimpleNamespace(label="app", throttle=UserThrottle(max_parallel=4, initial_parallel=2))
+    pool = UserPool([user])  # type: ignore[list-item]
+    with pool.channel(read=True), pool.channel():
+        assert user.throttle.borrowed() == (2, 1)  # requests lent to this user, writes among them
+        assert pool.in_flight() == {"app": 2}
+    assert user.throttle.borrowed() == (0, 0) and pool.in_flight() == {"app": 0}
+
+
+def test_throttled_clock_counts_concurrent_holds_once() -> None:
+    """Four requests held together for 0.3 s are 0.3 s on the clock and 1.2 request-seconds (item 4)."""
+    import threading
+
+    from p2c.dataverse.throttle import HoldClock
+
+    clock = HoldClock()
+    throttle = UserThrottle(max_parallel=8, initial_parallel=8, clock=clock)
+    throttle.hold_for(0.3)
+    waits: list[float] = []
+
+    def send() -> None:
+        waits.append(throttle.wait_until_open())
+        throttle.answered()
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert 0.25 <= clock.clock_s() < 0.45
+    assert 1.0 <= clock.request_s() < 1.8
+    assert abs(clock.request_s() - sum(waits)) < 1e-6

@@ -4,7 +4,8 @@ Public surface (see `client.py` for an example):
 * `DataverseClient` (`from_environment`, `update`, `update_many`, `get`, `query`, `get_many`, `resolve_id`,
   `get_by_key`, `whoami`, `metadata`, `references`), `ClientOptions`, `BulkMode`;
 * `UpdateRow`, `RowResult`, `RowStatus`, `WriteMethod`, `Resolution`, `Record`, `EntityInfo`, …;
-* `bind` for `@odata.bind` values; the errors in `errors.py`;
+* `bind` for `@odata.bind` values; the errors in `errors.py` (`ServiceUnreachable`: an outage past budget);
+* `ClientEvents` for `client.events` (a progress display);
 * credentials (`credentials_from_env`, `device_code_credential`) and token providers."""
 
 from p2c.dataverse.auth import MsalTokenProvider, StaticTokenProvider, TokenProvider
@@ -23,8 +24,11 @@ from p2c.dataverse.errors import (
     DataverseError,
     DataverseTerminalError,
     DataverseTransientError,
+    EnvironmentUnreachable,
     ReferenceNotFound,
+    ServiceUnreachable,
 )
+from p2c.dataverse.events import NO_EVENTS, ClientEvents
 from p2c.dataverse.odata import bind
 from p2c.dataverse.options import BulkMode, ClientOptions
 from p2c.dataverse.results import (
@@ -43,10 +47,12 @@ from p2c.dataverse.results import (
 )
 
 __all__ = [
+    "NO_EVENTS",
     "AmbiguousReference",
     "AuthenticationError",
     "BulkMode",
     "CertificateCredential",
+    "ClientEvents",
     "ClientOptions",
     "ClientSecretCredential",
     "DataverseClient",
@@ -56,6 +62,7 @@ __all__ = [
     "DeviceCodeCredential",
     "EntityInfo",
     "EntityKey",
+    "EnvironmentUnreachable",
     "LookupRelation",
     "MsalTokenProvider",
     "Record",
@@ -66,6 +73,7 @@ __all__ = [
     "RowResult",
     "RowStatus",
     "Secret",
+    "ServiceUnreachable",
     "StaticTokenProvider",
     "TokenProvider",
     "UpdateRow",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -144,6 +145,7 @@ def _certificate_client_credential(credential: CertificateCredential) -> tuple[d
     return client_credential, thumbprint
 
 
+_EXPIRY_MARGIN_S = 300.0  # as MSAL does: a token within 5 minutes of its expiry is fetched again
 _APPS: dict[tuple[str, ...], Any] = {}
 _APPS_LOCK = threading.Lock()
 
@@ -218,6 +220,9 @@ class MsalTokenProvider:
         self._prompt = prompt
         self._lock = threading.Lock()
         self._app: Any = None
+        # a person's token until shortly before it expires: a token service that sends no id_token leaves
+        # MSAL no account to look up silently, and a second device code prompt mid-run would be absurd
+        self._person: tuple[Secret, float] | None = None
 
     def __repr__(self) -> str:
         return f"MsalTokenProvider({self.credential!r}, scopes={self.scopes!r})"
@@ -228,6 +233,8 @@ class MsalTokenProvider:
             found.append(self.credential.secret.reveal())
         if isinstance(self.credential, CertificateCredential) and self.credential.password:
             found.append(self.credential.password.reveal())
+        if self._person is not None:
+            found.append(self._person[0].reveal())
         if self._app is not None:
             for item in self._app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
                 found.append(str(item.get("secret", "")))
@@ -249,6 +256,8 @@ class MsalTokenProvider:
             for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                 if item.get("secret") == rejected:
                     cache.remove_at(item)
+            if self._person is not None and self._person[0].reveal() == rejected:
+                self._person = None
             return self._acquire()
 
     def _acquire(self) -> str:
@@ -283,6 +292,15 @@ class MsalTokenProvider:
         return str(result["access_token"])
 
     def _acquire_for_person(self, app: Any) -> dict[str, Any] | None:
+        if self._person is not None and self._person[1] > time.monotonic():
+            return {"access_token": self._person[0].reveal()}
+        result = self._person_flow(app)
+        if result and "access_token" in result:
+            lifetime = float(result.get("expires_in") or 0) - _EXPIRY_MARGIN_S
+            self._person = (Secret(str(result["access_token"])), time.monotonic() + lifetime)
+        return result
+
+    def _person_flow(self, app: Any) -> dict[str, Any] | None:
         accounts = app.get_accounts()
         if accounts:
             result = app.acquire_token_silent(self.scopes, account=accounts[0])

@@ -11,7 +11,8 @@ There is no POST of a record and no upsert by alternate key anywhere in this mod
 UpdateMultiple is all-or-nothing on standard tables, so a rejected request is split in halves until the
 rows Dataverse refuses are isolated: one bad row costs about 2·log2(batch size) extra requests and never
 fails its neighbours. `$batch` reports each row on its own. A 4xx is final for the row(s) it names;
-429/5xx/dropped connections are retried (by `UserChannel`, and part by part inside a batch), never split.
+429/5xx/dropped connections are retried (by `UserChannel`, and part by part inside a batch), never split;
+a service gone past the outage budget raises `ServiceUnreachable` out of `update_many` (no row results).
 
 Each row ends as exactly one `RowResult`, returned in the order the rows were given."""
 
@@ -152,8 +153,10 @@ class BulkWriter:
                 what=f"PATCH {entity_set}({row.record_id})", records=1,
             )  # fmt: skip
         except DataverseError as error:
+            self._client.events.answered(entity_set, 1, False)
             pending.stats.add(error.stats or RequestStats())
             return self._failed(pending, WriteMethod.SINGLE, error)
+        self._client.events.answered(entity_set, 1, True)
         pending.stats.add(exchange.stats)
         return self._updated(pending, WriteMethod.SINGLE, exchange.response.status_code)
 
@@ -243,6 +246,7 @@ class BulkWriter:
                 what=f"UpdateMultiple {entity.entity_set_name} ({len(pendings)} rows)", records=len(pendings),
             )  # fmt: skip
         except DataverseError as error:
+            self._client.events.answered(entity.entity_set_name, len(pendings), False)
             for p in pendings:
                 p.stats.add(error.stats or RequestStats())
             # a 401 survived a token refresh, a missing status is not about the rows: splitting cannot help
@@ -253,6 +257,7 @@ class BulkWriter:
             return self._update_multiple(entity, pendings[:half]) + self._update_multiple(
                 entity, pendings[half:]
             )
+        self._client.events.answered(entity.entity_set_name, len(pendings), True)
         for p in pendings:
             p.stats.add(exchange.stats)
         return [
@@ -294,6 +299,7 @@ class BulkWriter:
                     records=len(todo),
                 )  # fmt: skip
             except DataverseError as refused:
+                self._client.events.answered(entity.entity_set_name, len(todo), False)
                 for _, p in todo:
                     p.stats.add(refused.stats or RequestStats())
                 if refused.status in BATCH_UNAVAILABLE:  # the endpoint itself is missing: one PATCH per row
@@ -309,6 +315,7 @@ class BulkWriter:
                 self._batch_rounds(entity, todo[:half], done, round_no)
                 self._batch_rounds(entity, todo[half:], done, round_no)
                 return
+            self._client.events.answered(entity.entity_set_name, len(todo), True)
             for _, p in todo:
                 p.stats.add(exchange.stats)
             try:

@@ -7,25 +7,34 @@
 
 Writes are updates of existing records by record id only (`update`, `update_many`); the client has no way
 to create a record or upsert by alternate key. Reads (`get`, `query`, `get_many`, `resolve_id`, `whoami`)
-and metadata are there to find ids and check results. Every request goes through a `UserPool` of one or
-more application users (see `credentials.py` for configuring several), each with its own session, token,
-parallelism and throttle state."""
+and metadata are there to find ids and check results. Every user signs in before the first request; how
+requests are admitted, retried and throttled: docs/requests.md."""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 from urllib.parse import urlparse
 
+import requests
+
 from p2c.dataverse.auth import MsalTokenProvider, TokenProvider
 from p2c.dataverse.bulk import BulkWriter
-from p2c.dataverse.credentials import credentials_from_env, device_code_credential
-from p2c.dataverse.errors import DataverseError, DataverseTerminalError
-from p2c.dataverse.events import NO_EVENTS, ClientEvents
-from p2c.dataverse.http import Exchange, UserChannel
+from p2c.dataverse.credentials import client_id_variable, credentials_from_env, device_code_credential
+from p2c.dataverse.errors import (
+    AuthenticationError,
+    DataverseError,
+    DataverseTerminalError,
+    EnvironmentUnreachable,
+)
+from p2c.dataverse.events import ClientEvents
+from p2c.dataverse.http import BASE_HEADERS, DROPPED, Exchange, UserChannel
 from p2c.dataverse.metadata import MetadataCache
 from p2c.dataverse.odata import (
     equals_filter,
@@ -37,6 +46,7 @@ from p2c.dataverse.odata import (
     to_json,
 )
 from p2c.dataverse.options import BulkMode, ClientOptions
+from p2c.dataverse.outage import OutageMonitor, failure_reason
 from p2c.dataverse.pool import UserPool
 from p2c.dataverse.references import ReferenceResolver
 from p2c.dataverse.results import (
@@ -48,19 +58,25 @@ from p2c.dataverse.results import (
     UpdateRow,
     WhoAmI,
 )
-from p2c.errors import UsageError
+from p2c.dataverse.throttle import Backoff, HoldClock
+from p2c.errors import P2CError, UsageError
 
 ENVIRONMENT_URL_VARIABLE = "P2C_DATAVERSE_URL"
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
-def normalize_environment_url(url: str) -> str:
-    """`https://org.crm.dynamics.com` (no trailing slash); plain http only for an emulator on loopback."""
+def normalize_environment_url(url: str, *, allow_loopback_http: bool = False) -> str:
+    """`https://org.crm.dynamics.com` (no trailing slash). Plain http only when asked, on loopback (a test
+    server with static tokens): a user's URL is https, as Dataverse and `p2c emulator` are."""
     parsed = urlparse(url.strip())
     if not parsed.scheme or not parsed.hostname:
         raise UsageError(f"{url!r} is not an environment URL", hint="e.g. https://contoso.crm4.dynamics.com")
-    if parsed.scheme != "https" and not (parsed.scheme == "http" and parsed.hostname in _LOOPBACK):
-        raise UsageError(f"{url!r}: Dataverse is reached over https (plain http only on localhost)")
+    loopback_http = allow_loopback_http and parsed.scheme == "http" and parsed.hostname in _LOOPBACK
+    if parsed.scheme != "https" and not loopback_http:
+        raise UsageError(
+            f"{url!r}: Dataverse is reached over https only, and tokens are never sent in plain text",
+            hint="write the environment URL with https:// (p2c emulator serves https too)",
+        )
     if parsed.path not in ("", "/") or parsed.query:
         raise UsageError(
             f"{url!r}: give the environment URL alone, without a path",
@@ -71,7 +87,6 @@ def normalize_environment_url(url: str) -> str:
 
 class DataverseClient:
     # told of each answered write, hold, retry and outage (a progress display sets its own)
-    events: ClientEvents = NO_EVENTS
 
     def __init__(
         self,
@@ -79,16 +94,30 @@ class DataverseClient:
         users: Sequence[TokenProvider],
         options: ClientOptions | None = None,
     ) -> None:
-        self.environment_url = normalize_environment_url(environment_url)
+        self.environment_url = normalize_environment_url(environment_url, allow_loopback_http=True)
         self.options = options or ClientOptions()
         if len({u.label for u in users}) != len(users):
             raise UsageError("every Dataverse user needs its own label")
+        self._backoff = Backoff(self.options.backoff_base_s, self.options.backoff_cap_s)
+        # one outage and one hold clock for all users: the service is down (or holding) for all of them
+        self.outage = OutageMonitor(self.environment_url, self.options.outage_budget_s, self._backoff)
+        self.hold_clock = HoldClock()
         self.pool = UserPool(
             [
-                UserChannel(self.environment_url, user, self.options, on_limit_change=self._limits_changed)
+                UserChannel(
+                    self.environment_url,
+                    user,
+                    self.options,
+                    on_limit_change=self._limits_changed,
+                    monitor=self.outage,
+                    clock=self.hold_clock,
+                )
                 for user in users
             ]
         )
+        self._signed_in = False
+        self._sign_in_error: P2CError | None = None
+        self._sign_in_lock = threading.Lock()
         self.metadata = MetadataCache(self)
         self.references = ReferenceResolver(self)
         self._writer = BulkWriter(self)
@@ -131,6 +160,93 @@ class DataverseClient:
     def close(self) -> None:
         self.pool.close()
 
+    @property
+    def events(self) -> ClientEvents:
+        """Who hears about answers, throttling, retries and outages (a progress display); says nothing."""
+        return self.outage.events
+
+    @events.setter
+    def events(self, events: ClientEvents) -> None:
+        self.outage.events = events
+
+    def throttled_clock_s(self) -> float:
+        """Seconds on the clock during which at least one request was held by service protection."""
+        return self.hold_clock.clock_s()
+
+    def throttled_request_seconds(self) -> float:
+        """The held seconds of every request added up (parallel waits overlap: many times the clock time)."""
+        return self.hold_clock.request_s()
+
+    # -- signing in --------------------------------------------------------------------------------
+
+    def sign_in(self) -> None:
+        """Reach the environment, then sign every application user in (a token and one WhoAmI each, in
+        parallel), once: a wrong secret of the last user stops the run before the first user writes.
+        Called before the first request of any kind; callers may call it first thing. A failure is raised
+        again on every later call (a credential does not mend itself mid-run)."""
+        if self._signed_in:
+            return
+        with self._sign_in_lock:
+            if self._signed_in:
+                return
+            if self._sign_in_error is not None:
+                raise self._sign_in_error
+            try:
+                self._reach_environment()
+                with ThreadPoolExecutor(len(self.pool.channels), thread_name_prefix="sign-in") as executor:
+                    failures = [f for f in executor.map(self._sign_in_user, self.pool.channels) if f]
+                if failures:
+                    raise _combined(failures)
+            except P2CError as error:
+                self._sign_in_error = error
+                raise
+            self._signed_in = True
+
+    def _reach_environment(self) -> None:
+        """One unauthenticated request: any HTTP answer (a 401) proves the URL leads to a web server, so a
+        wrong URL or port is reported as such and never as a refused credential."""
+        channel = self.pool.channels[0]
+        url = self.environment_url
+        for attempt in range(1, self.options.max_attempts + 1):
+            try:
+                channel.session.request("GET", channel.api_root, headers=BASE_HEADERS).close()
+                return
+            except requests.exceptions.SSLError as exc:
+                trust = "certificate" in str(exc).lower() or "hostname" in str(exc).lower()
+                raise EnvironmentUnreachable(
+                    url,
+                    "its TLS certificate is not trusted"
+                    if trust
+                    else "the TLS handshake failed (is an https server listening on that port?)",
+                    hint="a private CA's certificate goes in REQUESTS_CA_BUNDLE" if trust else None,
+                ) from None
+            except DROPPED as exc:
+                reason = failure_reason(exc)
+                if "resolve" in reason or attempt == self.options.max_attempts:
+                    raise EnvironmentUnreachable(url, reason) from None
+                time.sleep(self._backoff.delay(attempt))
+
+    def _sign_in_user(self, channel: UserChannel) -> P2CError | None:
+        """A token and one WhoAmI (which also brings this user's `x-ms-dop-hint`); the failure, named by
+        the user's environment variable, or None."""
+        variable = client_id_variable(channel.label)
+        try:
+            channel.send("GET", "WhoAmI", headers={"If-None-Match": "null"}, what="WhoAmI")
+        except AuthenticationError as exc:
+            if exc.status != 401:  # the token service refused the credential
+                message = exc.message.removeprefix(channel.label + ": ")
+                return AuthenticationError(f"{variable}: {message}", hint=exc.hint)
+            return AuthenticationError(
+                f"{variable}: Dataverse refused its token (HTTP 401)"
+                + (f": {exc.service_message}" if exc.service_message else ""),
+                status=401,
+                stats=exc.stats,
+                hint="check that this application user exists in the environment and is enabled",
+            )
+        except DataverseError as exc:
+            return type(exc)(f"{variable}: {exc.message}", status=exc.status, stats=exc.stats, hint=exc.hint)
+        return None
+
     # -- plumbing --------------------------------------------------------------------------------
 
     def _limits_changed(self) -> None:
@@ -160,6 +276,7 @@ class DataverseClient:
         records: int = 1,
     ) -> Exchange:
         """One request (with retries) through whichever user has capacity; `records` it writes."""
+        self.sign_in()
         if json_body is not None:
             body = to_json(json_body)
         with self.pool.channel(read=method == "GET") as channel:
@@ -224,9 +341,11 @@ class DataverseClient:
         for channel in self.pool.channels:
             if channel.label == label:
                 channel.throttle.hold_for(seconds)
+                self.events.throttled(label, seconds)
 
     def learn_parallelism(self) -> dict[str, int]:
         """Ask each user whose `x-ms-dop-hint` is unknown (`WhoAmI`); the limit each user now runs at."""
+        self.sign_in()  # which learns it for every user
         for channel in self.pool.channels:
             if channel.throttle.dop_hint is None:
                 channel.send("GET", "WhoAmI", headers={"If-None-Match": "null"}, what="WhoAmI")
@@ -236,6 +355,7 @@ class DataverseClient:
     # -- reads --------------------------------------------------------------------------------------------
 
     def whoami(self) -> WhoAmI:
+        self.sign_in()
         with self.pool.channel() as channel:
             exchange = channel.send("GET", "WhoAmI", headers={"If-None-Match": "null"}, what="WhoAmI")
         data = exchange.response.json()
@@ -341,14 +461,25 @@ class DataverseClient:
         if_match: str = "*",
     ) -> RowResult:
         """`PATCH <entity set>(<id>)` with `If-Match` (`*`: the record must exist; or an ETag)."""
+        self.sign_in()  # a sign-in failure stops the caller; it is not this row's failure
         return self._writer.update_one(entity_set, UpdateRow(str(record_id), dict(values), if_match))
 
     def update_many(
         self, table: str | EntityInfo, rows: Sequence[UpdateRow], *, mode: BulkMode | None = None
     ) -> list[RowResult]:
-        """Update existing records of one table (logical name, e.g. "account"); a result per row, in order."""
+        """Update existing records of one table (logical name, e.g. "account"); a result per row, in order.
+        Raises `ServiceUnreachable` (not a result per row) when the service stays away past the budget."""
+        self.sign_in()
         entity = table if isinstance(table, EntityInfo) else self.metadata.entity(table)
         return self._writer.update_many(entity, rows, mode or self.options.bulk_mode)
+
+
+def _combined(failures: list[P2CError]) -> P2CError:
+    """One error for the users that could not sign in (each named by its variable), of the first's kind."""
+    if len(failures) == 1:
+        return failures[0]
+    first = failures[0]
+    return type(first)("; ".join(f.message for f in failures), hint=first.hint)
 
 
 def _etag(data: Mapping[str, Any]) -> str | None:

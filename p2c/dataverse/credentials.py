@@ -127,6 +127,15 @@ def authority_url(tenant_id: str, override: str = "") -> str:
     return url
 
 
+def client_id_variable(label: str) -> str:
+    """The environment variable that configures the user labelled `label`: user1 -> P2C_CLIENT_ID,
+    user2 -> P2C_CLIENT_ID_2 (how a person finds which of several credentials failed)."""
+    number = label.removeprefix("user")
+    if not number.isdigit():
+        return label
+    return f"P2C_CLIENT_ID{_suffix(int(number))}"
+
+
 def _suffix(index: int) -> str:
     return "" if index == 1 else f"_{index}"
 

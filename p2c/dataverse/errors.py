@@ -62,6 +62,40 @@ class AmbiguousReference(DataverseTerminalError):
     """A reference lookup matched more than one record, so no single id can be bound."""
 
 
+class ServiceUnreachable(TransientError):
+    """The service did not answer for longer than the client's outage budget: the whole run stops (not one
+    row), because every further request would fail the same way. Deliberately no `DataverseError`, so no
+    code that fails rows one by one can catch it."""
+
+    def __init__(self, url: str, down_for_s: float, budget_s: float, last_failure: str) -> None:
+        super().__init__(
+            f"Dataverse at {url} did not answer for {down_for_s:.0f} s "
+            f"(the client waits up to {budget_s:.0f} s for an outage to end); "
+            f"the last attempt: {last_failure}",
+            hint="what was written is recorded: run the same command again when the service answers",
+        )
+        self.url = url
+        self.down_for_s = down_for_s
+        self.budget_s = budget_s
+        self.last_failure = last_failure
+
+
+class EnvironmentUnreachable(P2CError):
+    """The environment URL leads nowhere at sign-in (nothing listening, unknown host, no TLS): a wrong URL
+    or port, told apart from a refused credential."""
+
+    def __init__(self, url: str, reason: str, *, hint: str | None = None) -> None:
+        super().__init__(
+            f"cannot reach the Dataverse environment {url}: {reason}",
+            hint=hint or "check the environment URL (--env / P2C_DATAVERSE_URL) and its port",
+        )
+        self.url = url
+        self.reason = reason
+
+
+OUTAGE_STATUSES = frozenset({502, 503, 504})  # a gateway or a service that is down, not a row's problem
+
+
 def is_retryable_status(status: int) -> bool:
     """429 and every 5xx are worth another try; every other status will come back the same."""
     return status == 429 or status >= 500

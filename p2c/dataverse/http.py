@@ -1,16 +1,7 @@
-"""One application user's connection to Dataverse: its session, token, throttle, retries.
-
-`UserChannel.send` is the only place a request leaves the client. It
-* adds the standard OData headers and the bearer token (never logged, never in an error);
-* waits out a 429 for exactly the `Retry-After` seconds, holding back this user only;
-* retries 5xx answers, timeouts and dropped connections with exponential backoff and full jitter, up to
-  `max_attempts` sends. This is safe because every write the client makes is an idempotent update by
-  record id: sending it twice leaves the record as sending it once;
-* on a 401 fetches a fresh token once and sends again; a second 401 is an `AuthenticationError`;
-* never retries any other 4xx;
-* adopts the `x-ms-dop-hint` of every answer as this user's parallelism (capped);
-* returns the response with `RequestStats` (sends, throttle seconds) or raises a typed `DataverseError`
-  carrying them."""
+"""One application user's connection to Dataverse. `UserChannel.send` is the only place a request leaves
+the client: headers and bearer token, 429 holds, retries (per request, or through the client's shared
+`OutageMonitor` when the service is down), one token refresh after a 401, the `x-ms-dop-hint`. What is
+retried and why it is safe: docs/requests.md."""
 
 from __future__ import annotations
 
@@ -28,6 +19,7 @@ import requests
 from p2c.dataverse.auth import TokenProvider, is_certificate_failure
 from p2c.dataverse.budget import limit_from_throttling
 from p2c.dataverse.errors import (
+    OUTAGE_STATUSES,
     AuthenticationError,
     DataverseTerminalError,
     DataverseTransientError,
@@ -35,9 +27,10 @@ from p2c.dataverse.errors import (
     parse_error_body,
 )
 from p2c.dataverse.options import ClientOptions
+from p2c.dataverse.outage import OutageMonitor, failure_reason
 from p2c.dataverse.results import RequestStats
 from p2c.dataverse.session import BearerAuth, TimeoutSession, new_session
-from p2c.dataverse.throttle import Backoff, UserThrottle, parse_retry_after
+from p2c.dataverse.throttle import Backoff, HoldClock, UserThrottle, parse_retry_after
 
 log = logging.getLogger("p2c.dataverse")
 
@@ -55,6 +48,16 @@ DROPPED = (
     requests.exceptions.ChunkedEncodingError,
     RemoteDisconnected,
 )
+# Failures that say the whole service is not there, whatever the request: nothing listens, no such host.
+_SERVICE_GONE = ("connection refused", "does not resolve", "no connection within")
+
+
+@dataclass
+class _Failures:
+    """The transient failures of one request: how many were its own, and since when it has been failing."""
+
+    own: int = 0
+    since: float = 0.0
 
 
 @dataclass
@@ -74,6 +77,8 @@ class UserChannel:
         *,
         on_limit_change: Callable[[], None] | None = None,
         rng: random.Random | None = None,
+        monitor: OutageMonitor | None = None,
+        clock: HoldClock | None = None,
     ) -> None:
         self.environment_url = environment_url.rstrip("/")
         self.api_root = f"{self.environment_url}/api/data/{options.api_version}/"
@@ -81,12 +86,15 @@ class UserChannel:
         self.label = tokens.label
         self.options = options
         self.throttle = UserThrottle(
-            max_parallel=options.max_parallel_per_user, initial_parallel=options.initial_parallel_per_user
+            max_parallel=options.max_parallel_per_user,
+            initial_parallel=options.initial_parallel_per_user,
+            clock=clock,
         )
         self.session: TimeoutSession = new_session(
             options.timeout, pool_size=options.max_parallel_per_user + 2
         )
         self._backoff = Backoff(options.backoff_base_s, options.backoff_cap_s)
+        self.monitor = monitor or OutageMonitor(self.environment_url, options.outage_budget_s, self._backoff)
         self._rng = rng or random.Random()
         self._rng_lock = threading.Lock()
         self._on_limit_change = on_limit_change
@@ -122,6 +130,21 @@ class UserChannel:
     ) -> Exchange:
         """Send one request with retries; the 2xx response, or a typed error for anything else. `records`:
         how many records it writes (the budget mirror compares a request's wait with those of its size)."""
+        try:
+            return self._send(method, path, body=body, headers=headers, what=what, records=records)
+        finally:
+            self.monitor.leave()  # if this request was probing an outage, another one takes over
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None,
+        headers: Mapping[str, str] | None,
+        what: str,
+        records: int,
+    ) -> Exchange:
         url = self.url(path)
         what = what or f"{method} {path.split('?')[0]}"
         stats = RequestStats(user=self.label)
@@ -131,10 +154,18 @@ class UserChannel:
         request_headers.update(headers or {})
         refreshed = False
         throttled = 0
-        failures = 0  # sends that ended in a 5xx or a broken connection
-        token = self.tokens.token()
+        failures = _Failures()
+        token: str | None = None
         read = method == "GET"
         while True:
+            self.monitor.check()
+            if token is None:
+                try:
+                    token = self.tokens.token()
+                except DataverseTransientError as exc:  # the identity provider is not there (a renewal)
+                    failures.since = failures.since or time.monotonic()
+                    self._transient(what, exc.message, None, failures, stats, service_gone=True)
+                    continue
             stats.throttle_wait_s += self.throttle.wait_until_open(read=read)
             stats.attempts += 1
             sent_at = time.monotonic()
@@ -162,31 +193,25 @@ class UserChannel:
                         stats=stats,
                         hint="a private CA's certificate goes in REQUESTS_CA_BUNDLE",
                     ) from None
-                failures += 1
-                if failures >= self.options.max_attempts:
-                    raise DataverseTransientError(
-                        f"{what} failed: TLS error after {stats.attempts} sends", request=what, stats=stats
-                    ) from None
-                self._sleep_backoff(failures, stats)
+                failures.since = failures.since or sent_at
+                self._transient(what, failure_reason(exc), None, failures, stats)
                 continue
             except DROPPED as exc:
-                failures += 1
                 log.debug("%s %s: %s (send %d)", self.label, what, type(exc).__name__, stats.attempts)
-                if failures >= self.options.max_attempts:
-                    raise DataverseTransientError(
-                        f"{what} failed: {type(exc).__name__} after {stats.attempts} sends"
-                        f" ({self._describe(exc)})",
-                        request=what,
-                        stats=stats,
-                    ) from None
-                self._sleep_backoff(failures, stats)
+                reason = failure_reason(exc)
+                failures.since = failures.since or sent_at
+                self._transient(
+                    what, reason, None, failures, stats, service_gone=reason.startswith(_SERVICE_GONE)
+                )
                 continue
+            status = response.status_code
+            if status not in OUTAGE_STATUSES:
+                self.monitor.answered(time.monotonic())
             if (
                 self.throttle.observe_dop_hint(response.headers.get("x-ms-dop-hint"))
                 and self._on_limit_change
             ):
                 self._on_limit_change()
-            status = response.status_code
             log.debug("%s %s -> %d (send %d)", self.label, what, status, stats.attempts)
             if status < 400:
                 if self.throttle.on_success() and self._on_limit_change:
@@ -214,16 +239,51 @@ class UserChannel:
                 if throttled > self.options.max_throttle_retries:
                     raise error_from_response(response, request=what, stats=stats)
                 # No Retry-After: Microsoft's reference policy waits 2^attempt seconds instead.
-                self.throttle.hold_for(wait if wait is not None else float(2 ** min(throttled, 6)))
+                hold = wait if wait is not None else float(2 ** min(throttled, 6))
+                self.throttle.hold_for(hold)
                 self.throttle.on_throttled(limit_from_throttling(*parse_error_body(response.text)))
+                self.monitor.events.throttled(self.label, hold)
                 continue
             if status >= 500:
-                failures += 1
-                if failures >= self.options.max_attempts:
-                    raise error_from_response(response, request=what, stats=stats)
-                self._sleep_backoff(failures, stats)
+                failures.since = failures.since or sent_at
+                self._transient(
+                    what, f"HTTP {status} {response.reason or ''}".strip(), response, failures, stats
+                )
                 continue
             raise error_from_response(response, request=what, stats=stats)
+
+    def _transient(
+        self,
+        what: str,
+        reason: str,
+        response: requests.Response | None,
+        failures: _Failures,
+        stats: RequestStats,
+        *,
+        service_gone: bool = False,
+    ) -> None:
+        """After a transient failure: back off and return (the caller sends again), or raise.
+
+        A failure with no answer from the service to anyone since this request began failing (or one that
+        says nothing is there at all) is an outage: the shared monitor decides, within the outage budget.
+        Otherwise the service is up and the failure is this request's own: `max_attempts` sends at most."""
+        status = response.status_code if response is not None else None
+        outage = status is None or status in OUTAGE_STATUSES
+        if outage and (service_gone or not self.monitor.answered_since(failures.since)):
+            stats.backoff_wait_s += self.monitor.failed(
+                what, reason, since=failures.since, attempt=stats.attempts + 1
+            )
+            return
+        failures.own += 1
+        failures.since = time.monotonic()
+        if failures.own >= self.options.max_attempts:
+            if response is not None:
+                raise error_from_response(response, request=what, stats=stats)
+            raise DataverseTransientError(
+                f"{what} failed: {reason} after {stats.attempts} sends", request=what, stats=stats
+            ) from None
+        self.monitor.events.retrying(what, stats.attempts + 1, reason)
+        self._sleep_backoff(failures.own, stats)
 
     def _sleep_backoff(self, failures: int, stats: RequestStats) -> None:
         delay = self._delay(failures)

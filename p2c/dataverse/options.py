@@ -1,17 +1,5 @@
-"""Tuning and behaviour switches of the Dataverse client, with defaults that are safe for a first load.
-
-Defaults and why:
-* 100 rows per bulk request: Microsoft suggests "100 - 1,000 records per request is a reasonable place to
-  start if the size of the record data is small and there are no plug-ins"; the low end keeps the
-  bisection of a failed UpdateMultiple short and each request well inside the execution-time limit.
-* Parallelism: the server's `x-ms-dop-hint` decides, capped at 16 per user by default (never above 51:
-  the concurrency limit is 52). Until a hint arrives the client runs 4 requests per user.
-* 5 attempts for 5xx, timeouts and dropped connections (exponential backoff with full jitter from 0.5 s,
-  capped at 30 s); 429 answers are waited out as `Retry-After` says, up to 20 times per request.
-* Timeouts 10 s to connect, 120 s to read (the .NET ServiceClient allows 4 minutes; Microsoft's Python SDK
-  120 s for writes).
-* The migration headers are off: bypassing custom plug-ins needs the `prvBypassCustomBusinessLogic`
-  privilege, and suppressing flows silently skips Power Automate runs. Turn them on knowingly."""
+"""Tuning and behaviour switches of the Dataverse client, with defaults that are safe for a first load; why
+each default is what it is: docs/requests.md."""
 
 from __future__ import annotations
 
@@ -38,7 +26,10 @@ class ClientOptions:
     api_version: str = "v9.2"
     max_parallel_per_user: int = 16
     initial_parallel_per_user: int = 4
-    max_attempts: int = 5
+    max_attempts: int = 5  # sends of one request that fails on its own (5xx, dropped) while others answer
+    # how long the client waits for a service that does not answer at all (refused, 502/503/504, timeouts)
+    # before it gives up with ServiceUnreachable: a restart or failover of seconds must not stop a run
+    outage_budget_s: float = 300.0
     max_throttle_retries: int = 20
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
@@ -63,6 +54,8 @@ class ClientOptions:
             raise UsageError(f"max parallel requests per user must be 1..{HARD_MAX_PARALLEL}")
         if self.max_attempts < 1 or self.batch_size < 1 or self.page_size < 1 or self.ids_per_query < 1:
             raise UsageError("attempts, batch size, page size and ids per query must be at least 1")
+        if self.outage_budget_s <= 0:
+            raise UsageError("the outage budget must be a positive number of seconds")
         if self.batch_size > 1000:
             raise UsageError("a $batch holds at most 1000 requests: use a batch size of 1000 or less")
         if self.bypass_business_logic not in BYPASS_VALUES:

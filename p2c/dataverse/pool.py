@@ -1,16 +1,5 @@
-"""Spread requests over the configured application users, within each user's parallelism and holds.
-
-`UserPool.channel()` lends out the user with the most spare capacity among those not held back by a 429.
-If every user is busy or held, it waits for a request to finish or a hold to expire. So a throttled user
-stops receiving new work while the others carry on, and the total parallelism is the sum of the users'.
-
-Two limits per user:
-* requests in flight, reads and writes together, stay within the `x-ms-dop-hint` (the server's advice);
-* writes in flight stay within the user's adaptive limit (`UserThrottle.limit`), which service protection
-  lowers: bulk writes are what spends the execution-time budget.
-So reads, a fraction of a bulk write's cost, use the slots the throttled writes leave, and the uploader's
-reads of the next chunk never stop its writes of this one. Reads also go first: while a read waits for a
-slot, no write takes one (served after the writes, the next chunk's reads would leave them idle)."""
+"""Spread requests over the application users: lend the least busy user not held back by a 429, or wait.
+Each user's `UserThrottle` counts what is lent to it; the pool only chooses (docs/requests.md)."""
 
 from __future__ import annotations
 
@@ -28,8 +17,6 @@ class UserPool:
         if not channels:
             raise ValueError("a pool needs at least one user")
         self.channels = list(channels)
-        self._in_flight = {id(c): 0 for c in self.channels}  # reads and writes
-        self._writes = {id(c): 0 for c in self.channels}
         self._cond = threading.Condition()
         self._reads_waiting = 0
 
@@ -55,12 +42,8 @@ class UserPool:
             if held > 0:
                 soonest = min(soonest, held)
                 continue
-            throttle = channel.throttle
-            in_flight, writes = self._in_flight[id(channel)], self._writes[id(channel)]
-            if in_flight >= throttle.ceiling or (not read and writes >= throttle.limit):
-                continue
-            load = in_flight / throttle.ceiling if read else writes / throttle.limit
-            if best is None or load < best_load:
+            load = channel.throttle.load(read)
+            if load is not None and (best is None or load < best_load):
                 best, best_load = channel, load
         return best, soonest
 
@@ -74,8 +57,7 @@ class UserPool:
                     held_back = not read and self._reads_waiting > 0
                     chosen, wait = (None, _MAX_IDLE_WAIT_S) if held_back else self._pick(read)
                     if chosen is not None:
-                        self._in_flight[id(chosen)] += 1
-                        self._writes[id(chosen)] += not read
+                        chosen.throttle.lend(read)
                         break
                     self._cond.wait(timeout=max(wait, 0.001))
             finally:
@@ -86,13 +68,12 @@ class UserPool:
             yield chosen
         finally:
             with self._cond:
-                self._in_flight[id(chosen)] -= 1
-                self._writes[id(chosen)] -= not read
+                chosen.throttle.give_back(read)
                 self._cond.notify_all()
 
     def in_flight(self) -> dict[str, int]:
-        with self._cond:
-            return {c.label: self._in_flight[id(c)] for c in self.channels}
+        """Requests lent to each user now (asked of the users' throttles)."""
+        return {c.label: c.throttle.borrowed()[0] for c in self.channels}
 
     def close(self) -> None:
         for channel in self.channels:

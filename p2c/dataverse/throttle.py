@@ -1,31 +1,5 @@
-"""Per-user service protection state: how many requests may run at once, and until when to hold off.
-
-Dataverse counts its limits per user and per web server, and answers 429 with `Retry-After` (seconds)
-when one is exceeded. The wait applies to that user only: other application users keep working.
-The degree of parallelism comes from the `x-ms-dop-hint` response header ("performance worsens if you
-send more parallel requests than the response header recommends"), capped by the client's option and
-always below the concurrency limit of 52. Within that ceiling it adapts as the documentation advises
-("decrease number of concurrent requests"), searching for the highest parallelism the user's budget
-sustains without 429s:
-
-* one throttling event is one cut: the first 429 holds the user for its `Retry-After`; the 429s of the
-  requests that were already in flight, answered during that hold, do not cut again (otherwise a burst of
-  eight 429s would take the parallelism from 8 to 1);
-* a cut remembers the level that failed (`upper`) and goes back to the highest level that has run
-  without a 429 (`good`), or to half the failed level while none has; a 429 at a good level is no cut at
-  all (that level has used the budget for many round trips: the hold alone paces it, a lower level would
-  leave budget unused);
-* a level that runs for `PROVEN_ROUNDS` round trips (successes = rounds x level) without a 429, after a
-  first 429, is good (before it, the window's unspent budget makes any level look good);
-  the next level tried lies halfway to `upper` (at least one more), never at or above it;
-* an `upper` is forgotten one level at a time after `RELAX_ROUNDS` quiet rounds at the level just below
-  it, so a budget that grew (another user stopped) is found again.
-So a load settles at the level just under the service's execution-time budget, after a few probes,
-instead of climbing into it again and again (each 429 costs a whole-second hold).
-
-That search is the fallback. A 429 whose error names its limit (execution time or number of requests, with
-the window: `p2c.dataverse.budget`) is no cut at all: from then on the user's `BudgetMirror` lets a request
-go only when the window has room for it, at the full parallelism, which spends the budget at its rate."""
+"""Per-user service protection state: parallelism that adapts to 429s, holds for `Retry-After`, and the
+counts of requests lent to and sent by each user (the one owner of them). How and why: docs/requests.md."""
 
 from __future__ import annotations
 
@@ -69,10 +43,47 @@ PROVEN_ROUNDS = 8  # round trips without a 429 that make a level good
 RELAX_ROUNDS = 32  # quiet round trips just below `upper` before that level is tried again
 
 
-class UserThrottle:
-    """One user's parallelism limit and 429 hold. Thread-safe; time is `time.monotonic()`."""
+class HoldClock:
+    """Time requests spent held (429 holds, the budget mirror, cut limits), two ways: on the clock (the union
+    of the hold intervals: what a person waited) and in request-seconds (their sum: what parallel requests
+    waited together, many times the clock time). Shared by every user of a client; thread-safe."""
 
-    def __init__(self, *, max_parallel: int, initial_parallel: int) -> None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holding = 0
+        self._since = 0.0
+        self._clock_s = 0.0
+        self._request_s = 0.0
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._holding == 0:
+                self._since = time.monotonic()
+            self._holding += 1
+
+    def leave(self, waited_s: float) -> None:
+        with self._lock:
+            self._holding -= 1
+            self._request_s += waited_s
+            if self._holding == 0:
+                self._clock_s += time.monotonic() - self._since
+
+    def clock_s(self) -> float:
+        """Seconds during which at least one request was held (a hold still running counts so far)."""
+        with self._lock:
+            running = time.monotonic() - self._since if self._holding else 0.0
+            return self._clock_s + running
+
+    def request_s(self) -> float:
+        """The sum of every request's held seconds (finished holds)."""
+        with self._lock:
+            return self._request_s
+
+
+class UserThrottle:
+    """One user's parallelism limit, 429 hold and requests in flight. Thread-safe; `time.monotonic()`."""
+
+    def __init__(self, *, max_parallel: int, initial_parallel: int, clock: HoldClock | None = None) -> None:
         self.max_parallel = max(1, min(max_parallel, HARD_MAX_PARALLEL))
         self._limit = max(1, min(initial_parallel, self.max_parallel))
         self._ceiling = self._limit  # the hint (capped)
@@ -84,8 +95,11 @@ class UserThrottle:
         self._blocked_until = 0.0
         self._lock = threading.Lock()
         self._gate = threading.Condition(self._lock)  # sends in flight, for `wait_until_open`
-        self._sending = 0
+        self._sending = 0  # on the wire now (between `wait_until_open` and `answered`)
         self._writing = 0
+        self._lent = 0  # lent out by the pool (from borrowing to giving back: sends, holds, backoff)
+        self._lent_writes = 0
+        self.clock = clock or HoldClock()
         self.budget = BudgetMirror()
 
     @property
@@ -97,6 +111,32 @@ class UserThrottle:
     def ceiling(self) -> int:
         """Requests in flight allowed at all, reads included: the hint (capped), never below the limit."""
         return max(self._ceiling, self._limit)
+
+    # -- requests lent out by the pool: counted here, the pool asks ------------------------------------------
+
+    def load(self, read: bool) -> float | None:
+        """How busy this user is for one more request (0 idle, <1 has room), or None when it is full: all
+        requests within `ceiling`, writes within `limit`. The pool calls it and `lend` under its own lock."""
+        lent, writes = self._lent, self._lent_writes
+        ceiling, limit = self.ceiling, self._limit
+        if lent >= ceiling or (not read and writes >= limit):
+            return None
+        return lent / ceiling if read else writes / limit
+
+    def lend(self, read: bool) -> None:
+        with self._lock:
+            self._lent += 1
+            self._lent_writes += not read
+
+    def give_back(self, read: bool) -> None:
+        with self._lock:
+            self._lent -= 1
+            self._lent_writes -= not read
+
+    def borrowed(self) -> tuple[int, int]:
+        """Requests lent to this user now, and the writes among them."""
+        with self._lock:
+            return self._lent, self._lent_writes
 
     def observe_dop_hint(self, header: str | None) -> bool:
         """Adopt the server's hint (capped) as the ceiling; True if the limit changed."""
@@ -173,15 +213,9 @@ class UserThrottle:
             return max(0.0, self._blocked_until - time.monotonic())
 
     def wait_until_open(self, *, read: bool = False) -> float:
-        """Wait until this user may send: no hold, and fewer sends in flight than its limits (writes within
-        `limit`, all within `ceiling`); count this send in. Returns the seconds waited (reported as
-        throttling time). Pair every call with `answered`.
-
-        Requests that borrowed a slot before a cut, and retries of 429s, all wait here: when a hold ends
-        only as many go out as the cut limit allows, not the whole batch at once (the requests that were
-        in flight at the first 429 are charged after it, so a burst would be refused again)."""
-        began = time.monotonic()
-        waited = False
+        """Wait until this user may send (no hold, room within its limits and budget); count the send in.
+        The seconds waited, also added to the `HoldClock`. Pair every call with `answered`."""
+        began: float | None = None
         with self._gate:
             while True:
                 now = time.monotonic()
@@ -192,8 +226,14 @@ class UserThrottle:
                         self._sending += 1
                         self._writing += not read
                         self.budget.started(now, read=read)
-                        return time.monotonic() - began if waited else 0.0
-                waited = True
+                        if began is None:
+                            return 0.0
+                        waited = time.monotonic() - began
+                        self.clock.leave(waited)
+                        return waited
+                if began is None:
+                    began = now
+                    self.clock.enter()
                 self._gate.wait(timeout=min(remaining, 0.5) if remaining > 0 else 0.5)
 
     def answered(

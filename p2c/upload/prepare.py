@@ -30,6 +30,7 @@ from typing import Any
 
 from p2c.contract.dataverse import COMPANY_COLUMN, Lookup, TableContract
 from p2c.dataverse import DataverseClient, DataverseError, Record, ResolutionStatus
+from p2c.dataverse.errors import ServiceUnreachable
 from p2c.errors import P2CError
 from p2c.upload.codes import (
     COMPANY_CONFLICT,
@@ -173,6 +174,8 @@ class RowPreparer:
             raise P2CError(known)
         try:
             found = self._find_binding(lookup)
+        except ServiceUnreachable:
+            raise  # an outage past the budget stops the run; it is no row's failure
         except P2CError as error:
             with self._lock:
                 self._bindings[lookup.column] = str(error)
@@ -261,6 +264,8 @@ class RowPreparer:
                 continue
             try:
                 columns.append(lookup_value_attribute(self.binding(lookup).attribute))
+            except ServiceUnreachable:
+                raise  # an outage past the budget stops the run; it is no row's failure
             except P2CError:
                 continue  # each row with a value for it fails with the reason
         return sorted(set(columns))
@@ -289,6 +294,8 @@ class RowPreparer:
             prepared.problem_code, prepared.problem = problem.code, problem.message
         except DataverseError as error:
             prepared.problem_code, prepared.problem = error.code or REFERENCE_MISSING, str(error)
+        except ServiceUnreachable:
+            raise  # an outage past the budget stops the run; it is no row's failure
         except P2CError as error:
             prepared.problem_code, prepared.problem = REFERENCE_MISSING, str(error)
         return prepared

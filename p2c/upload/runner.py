@@ -267,6 +267,7 @@ class Runner:
         self.contracts = contracts
         self.chunk_rows = chunk_rows
         self.progress = progress or Progress()
+        self._held_before = 0.0  # the client's throttled clock when the run started
         self._tally: TableTally | None = None  # the table in progress, kept for a run stopped midway
         self.held_by_results: dict[str, HeldClock] = {}  # per table, from the written requests' results
         self._organization_id: str | None = None  # WhoAmI's, asked once (`_environment_id`)
@@ -315,6 +316,7 @@ class Runner:
         plan_rows: dict[str, list[dict[str, Any]]] = {}
         status = RunStatus.FAILED
         started = time.monotonic()
+        self._held_before = self.client.throttled_clock_s()
         current = ""
         try:
             for contract in contracts:
@@ -352,7 +354,6 @@ class Runner:
 
     def _held_times(self, summary: RunSummary) -> None:
         """Throttled time as time on the clock (see HeldClock); the request-seconds are kept apart."""
-        events: HeldClock | None = getattr(self.progress, "held", None)
         run_clock = HeldClock()
         for tally in summary.tables:
             tally.throttle_request_s = tally.throttle_wait_s
@@ -361,8 +362,9 @@ class Runner:
             for start, stop in clock.intervals() if clock is not None else []:
                 run_clock.hold(start, stop - start)
         summary.throttle_request_s = sum(t.throttle_request_s for t in summary.tables)
-        # the client's own `throttled` events, when it sends them, know each hold; else the requests' results
-        summary.throttle_wait_s = events.seconds if events else run_clock.seconds
+        # the client's clock knows every hold (reads' too); the requests' results only the writes'
+        held = self.client.throttled_clock_s() - self._held_before
+        summary.throttle_wait_s = held if held > 0 else run_clock.seconds
 
     def _table(
         self,

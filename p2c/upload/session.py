@@ -3,7 +3,6 @@ contracts of its build, and the Dataverse client. Nothing here prints: p2c/uploa
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -75,10 +74,7 @@ def client_options(settings: ConnectionSettings, *, read_only: bool) -> ClientOp
     if settings.retry_for_s is not None and settings.retry_for_s < 0:
         raise UsageError(f"--retry-for {settings.retry_for_s:g}: give the seconds to keep trying, 0 or more")
     extra: dict[str, Any] = {}
-    known = {f.name for f in dataclasses.fields(ClientOptions)}
-    # TODO(integrator): the outage budget lands with the client's ServiceUnreachable (branch h-core's
-    # client work); until ClientOptions has `outage_budget_s`, --retry-for cannot reach the client
-    if settings.retry_for_s is not None and "outage_budget_s" in known:
+    if settings.retry_for_s is not None:
         extra["outage_budget_s"] = settings.retry_for_s
     return ClientOptions(
         bulk_mode=BULK_MODES[settings.bulk],
@@ -124,6 +120,8 @@ def open_session(
         con.execute("set preserve_insertion_order = false")
         client = DataverseClient.from_environment(environment, options=options, device_code=device_code)
         stack.callback(client.close)
+        # every application user signs in (a token and a WhoAmI each) before anything is read or written
+        client.sign_in()
         watch = watch or RunWatch()
         client.events = watch
         runner = Runner(con, client, contracts, progress=watch)
