@@ -328,26 +328,45 @@ class _Seeder:
         return pending
 
     def resolve_lookups(self, pending: list[tuple[str, str, dict[str, Any]]]) -> None:
+        # The lookups to resolve and their companion columns (`parentcustomerid__accountnumber`), worked out
+        # once per table and set of exported columns rather than once per row: rows of a table share them.
+        plans: dict[tuple[str, tuple[str, ...]], list[tuple[str, list[str], list[tuple[str, str]]]]] = {}
         for name, record_id, row in pending:
-            table = self.schema.tables[name]
+            plan = plans.get((name, tuple(row)))
+            if plan is None:
+                plan = plans[(name, tuple(row))] = self.lookup_plan(self.schema.tables[name], row)
             company = self.company_of[(name, record_id)]
-            for lookup, targets in table.lookups.items():
-                if lookup == "msdyn_company" or lookup.startswith("msdyn_"):
-                    continue  # dual-write lookups are what the migration sets
-                if not (
-                    row.get(lookup)
-                    or row.get(f"_{lookup}_value")
-                    or any(k.startswith(f"{lookup}__") and row[k] for k in row)
-                ):
+            for lookup, targets, companion_columns in plan:
+                companions = [(col, row[exported]) for exported, col in companion_columns if row[exported]]
+                if not (row.get(lookup) or row.get(f"_{lookup}_value") or companions):
                     continue
-                found = self.find_target(lookup, list(targets), row, company)
+                found = self.find_target(lookup, targets, row, company, companions)
                 if found:
                     self.set_lookup(name, record_id, lookup, {"id": found[1], "entity": found[0]})
                 else:
                     self.count(self.report.unresolved_lookups, f"{name}.{lookup}")
 
+    @staticmethod
+    def lookup_plan(table: Table, row: dict[str, Any]) -> list[tuple[str, list[str], list[tuple[str, str]]]]:
+        """(lookup, its target tables, its companion columns as (exported name, target column)) per lookup
+        the seed resolves: dual-write lookups (`msdyn_`) are left to the migration."""
+        return [
+            (
+                lookup,
+                list(targets),
+                [(k, k.split("__", 1)[1]) for k in row if k.startswith(f"{lookup}__")],
+            )
+            for lookup, targets in table.lookups.items()
+            if not lookup.startswith("msdyn_")
+        ]
+
     def find_target(
-        self, lookup: str, targets: list[str], row: dict[str, Any], company: str | None
+        self,
+        lookup: str,
+        targets: list[str],
+        row: dict[str, Any],
+        company: str | None,
+        companions: list[tuple[str, Any]],
     ) -> tuple[str, str] | None:
         guid = row.get(f"_{lookup}_value")
         if isinstance(guid, str) and GUID.match(guid.strip()):
@@ -358,7 +377,6 @@ class _Seeder:
         if lookup == "transactioncurrencyid" and value:
             iso = self.currency_code(str(value))
             return ("transactioncurrency", _mint("transactioncurrency", iso)) if iso else None
-        companions = [(k.split("__", 1)[1], v) for k, v in row.items() if k.startswith(f"{lookup}__") and v]
         for target in targets:
             primary_name = self.schema.tables[target].primary_name
             tests = companions or ([(primary_name, value)] if value else [])
