@@ -3,12 +3,17 @@ the state file is created, kept across restarts, and new after `--reset` (a sand
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 from p2c.emulator import EmulatorState, RunningEmulator, running_emulator
 from p2c.emulator.testing import api_session, build_tiny_duckdb
 
+REPO = Path(__file__).resolve().parents[1]
 FOURTH_COFFEE = "1b514ffd-bfec-4c6b-874c-403e17a7bd54"
 
 
@@ -75,3 +80,32 @@ def test_reset_without_seed_from_leaves_an_empty_environment(tmp_path: Path) -> 
         api = api_session(emulator)  # a token from before is not needed: signing in again works
         assert api.get(emulator.service_root + "accounts").json()["value"] == []
     assert EmulatorState(state).seed_report() is None
+
+
+def test_reset_on_the_command_line_reseeds_a_state_that_holds_records(tmp_path: Path) -> None:
+    db = build_tiny_duckdb(tmp_path / "tiny.duckdb")
+    state = tmp_path / "state.sqlite"
+    with running_emulator(state, seed_from=db) as emulator:
+        before = organization_id(emulator)
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "p2c.cli", "emulator", "--client-id", "app1", "--port", "0"),
+            *("--state", str(state), "--seed-from", str(db), "--reset"),
+        ],
+        cwd=REPO,
+        env={**os.environ, "P2C_CLIENT_SECRET": "s3cret-value"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert "Dataverse emulator at https://127.0.0.1:" in banner, err
+    after = EmulatorState(state).organization_id()
+    assert after is not None and after != before
+    assert "seeded account: 4 records" in err

@@ -4,6 +4,7 @@ over a minute)."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -13,10 +14,12 @@ import time
 from pathlib import Path
 
 import duckdb
+from rich.console import Console
 
 from p2c.emulator import EmulatorState
 from p2c.emulator.schema import load_schema
 from p2c.emulator.seed import seed_store
+from p2c.emulator.seed_progress import BarProgress, seed_progress
 from p2c.emulator.store import Store
 from p2c.emulator.testing import build_tiny_duckdb
 
@@ -101,3 +104,20 @@ def test_seeding_reports_each_table_on_stderr_when_not_a_terminal(tmp_path: Path
     assert re.search(r"^seeded salesorderdetail: 2 records", err, re.MULTILINE), err
     assert re.search(r"^read \d+ rows from .*tiny\.duckdb", err, re.MULTILINE), err
     assert "\x1b[" not in err  # no terminal codes in a log
+
+
+def test_seeding_on_a_terminal_shows_a_progress_bar_per_table(tmp_path: Path) -> None:
+    db = build_tiny_duckdb(tmp_path / "tiny.duckdb")
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120)
+    store = Store(tmp_path / "s.sqlite")
+    schema = load_schema()
+    try:
+        with seed_progress(True, console) as progress:
+            assert isinstance(progress, BarProgress)
+            seed_store(store, schema, db, dict(schema.options), progress)
+    finally:
+        store.close()
+    shown = screen.getvalue()
+    assert "seeded account: 4 records" in shown and "seeded salesorderdetail: 2 records" in shown
+    assert "\x1b[" in shown  # drawn for a terminal
