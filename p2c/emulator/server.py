@@ -26,9 +26,9 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from p2c.emulator.app import EmulatorApp
 from p2c.emulator.auth import TokenService
-from p2c.emulator.faults import FaultInjector, parse_faults
-from p2c.emulator.limits import ServiceProtection, parse_limits
-from p2c.emulator.schema import load_schema
+from p2c.emulator.faults import FaultInjector, Faults, parse_faults
+from p2c.emulator.limits import Limits, ServiceProtection, parse_limits
+from p2c.emulator.schema import Schema, load_schema
 from p2c.emulator.seed import SeedReport, check_seed_source, seed_store
 from p2c.emulator.seed_progress import seed_progress
 from p2c.emulator.store import Store
@@ -166,17 +166,29 @@ def _build(settings: EmulatorSettings) -> _Built:
         )
     chosen = {**schema.options, **(settings.options or {})}
     check_settings(settings)
-    state = settings.state
     store = _open_store(settings)
-    seed_from = settings.seed_from
     try:
-        seed_report = None
-        if seed_from is not None and store.record_count() == 0:
-            with seed_progress(settings.show_progress) as progress:
-                seed_report = seed_store(store, schema, seed_from, chosen, progress)
-    except BaseException:
+        return _serve(settings, store, schema, chosen, parsed_limits, parsed_faults)
+    except BaseException:  # a failed seed, a port in use: the state file is closed, not left open
         store.close()
         raise
+
+
+def _serve(
+    settings: EmulatorSettings,
+    store: Store,
+    schema: Schema,
+    chosen: dict[str, bool],
+    parsed_limits: Limits,
+    parsed_faults: Faults,
+) -> _Built:
+    """Seed the state when asked, then make the server (not started yet)."""
+    users = settings.users
+    state = settings.state
+    seed_report = None
+    if settings.seed_from is not None and store.record_count() == 0:
+        with seed_progress(settings.show_progress) as progress:
+            seed_report = seed_store(store, schema, settings.seed_from, chosen, progress)
 
     authority = CertificateAuthority()
     ca_path = settings.ca_cert or state.with_name(state.name + ".ca.pem")
