@@ -12,7 +12,8 @@ before step 8.
 * Reference data that dual-write's initial sync brings: one `cdm_company` per company seen, customer group
   `10` (the P2C default, reference §7.2) per company, currencies by ISO code, units, price lists, and the
   products of `raw.product` (`productnumber` = company code + number, the documented concatenation).
-The DuckDB file is opened read-only and closed before the server starts."""
+The DuckDB file is opened read-only and closed before the server starts. Lookups are found through in-memory
+indexes and records inserted in bulk, table by table, in one transaction (about a million records in 90 s)."""
 
 from __future__ import annotations
 

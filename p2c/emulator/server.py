@@ -140,7 +140,7 @@ def _open_store(settings: EmulatorSettings) -> Store:
             held = store.record_count()
             if held or store.seeded_from() is not None:
                 raise UsageError(
-                    f"state {settings.state} already holds {held} records "
+                    f"state {settings.state} already holds {held:,} records "
                     f"(organization {store.organization_id}): --seed-from seeds a new state only",
                     hint="use --reset to start over from --seed-from, or drop --seed-from to keep it",
                 )
