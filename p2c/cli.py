@@ -311,11 +311,22 @@ def build(
 @app.command()
 @_reported
 def emulator(
-    state: Annotated[Path, typer.Option(help="State file of the emulated environment (created if missing).")],
-    port: Annotated[int, typer.Option(help="HTTPS port on 127.0.0.1.")] = 8443,
+    state: Annotated[
+        Path,
+        typer.Option(help="State file of the emulated environment (created if missing; folder must exist)."),
+    ],
+    port: Annotated[int, typer.Option(help="HTTPS port on 127.0.0.1 (1 to 65535; 0: any free port).")] = 8443,
     seed_from: Annotated[
-        Path | None, typer.Option(help="DuckDB file of `p2c load`: seeds a new state file only.")
+        Path | None, typer.Option(help="DuckDB file of `p2c load`: seeds a new (or --reset) state file only.")
     ] = None,
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Start over from an empty state with a new organization id (reseeded from --seed-from): "
+            "a rehearsal of a sandbox reset at the same URL.",
+        ),
+    ] = False,
     ca_cert: Annotated[
         Path | None, typer.Option(help="Where to write the local CA certificate (for REQUESTS_CA_BUNDLE).")
     ] = None,
@@ -360,6 +371,7 @@ def emulator(
         verbose=verbose,
         options=list(option or []),
         client_certs=list(client_cert or []),
+        reset=reset,
     )
     raise typer.Exit(run_emulator(settings))
 

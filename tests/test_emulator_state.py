@@ -18,7 +18,7 @@ from p2c.errors import DatabaseUnavailable, UsageError
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_state_survives_restart_and_seed_only_fills_a_new_file(tmp_path: Path) -> None:
+def test_state_survives_restart(tmp_path: Path) -> None:
     db = build_tiny_duckdb(tmp_path / "tiny.duckdb")
     state_file = tmp_path / "state.sqlite"
     with running_emulator(state_file, seed_from=db) as emulator:
@@ -30,7 +30,7 @@ def test_state_survives_restart_and_seed_only_fills_a_new_file(tmp_path: Path) -
     state = EmulatorState(state_file)
     seeded = state.writes("create", client_id="seed")
     assert seeded > 0
-    with running_emulator(state_file, seed_from=db) as emulator:
+    with running_emulator(state_file) as emulator:
         api = api_session(emulator)
         record = created.rsplit("/", 1)[1]
         assert api.get(emulator.service_root + record).json()["name"] == "Kept"

@@ -520,7 +520,7 @@ class EmulatorApp:
                 "@odata.context": f"{ctx.service_root}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
                 "BusinessUnitId": metadata.metadata_id("businessunit"),
                 "UserId": metadata.metadata_id("systemuser", ctx.client_id),
-                "OrganizationId": metadata.metadata_id("organization"),
+                "OrganizationId": self.store.organization_id,  # each environment's own (see Store)
             },
         )
 

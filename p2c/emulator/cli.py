@@ -19,6 +19,10 @@ from p2c.emulator.server import DEFAULT_TENANT, EmulatorSettings, run_emulator, 
 from p2c.errors import ExitCode, P2CError, UsageError
 
 SECRET_ENV = "P2C_CLIENT_SECRET"
+RESET_HELP = (
+    "start over from an empty state with a new organization id (seeded again from --seed-from if given): "
+    "a sandbox reset at the same URL"
+)
 
 
 def secrets_for(client_ids: list[str], environ: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -71,6 +75,7 @@ def settings_from(
     options: list[str],
     client_certs: list[str],
     tenant: str = DEFAULT_TENANT,
+    reset: bool = False,
 ) -> EmulatorSettings:
     """The settings of a run from command-line values (shared by `p2c emulator` and this module)."""
     pairs = secrets_for(client_ids, environ)
@@ -87,6 +92,8 @@ def settings_from(
         verbose=verbose,
         options=parse_options(options),
         certificates=parse_certificates(client_certs),
+        reset=reset,
+        show_progress=True,
     )
 
 
@@ -104,11 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m p2c.emulator", description="Local Dataverse Web API emulator."
     )
-    parser.add_argument("--port", type=int, default=8443)
-    parser.add_argument("--state", type=Path, required=True, help="SQLite state file (created if missing)")
+    parser.add_argument("--port", type=int, default=8443, help="1 to 65535, or 0 for any free port")
     parser.add_argument(
-        "--seed-from", type=Path, help="DuckDB file from `p2c load`; seeds a new state file only"
+        "--state", type=Path, required=True, help="SQLite state file (created if missing; folder must exist)"
     )
+    parser.add_argument(
+        "--seed-from", type=Path, help="DuckDB file from `p2c load`; seeds a new (or --reset) state file only"
+    )
+    parser.add_argument("--reset", action="store_true", help=RESET_HELP)
     parser.add_argument("--ca-cert", type=Path, help="where to write the local CA certificate (PEM)")
     parser.add_argument("--client-id", action="append", required=True, help="application user (repeatable)")
     parser.add_argument(
@@ -147,6 +157,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
             options=args.option,
             client_certs=args.client_cert,
             tenant=args.tenant,
+            reset=args.reset,
         )
         return int(run_emulator(settings))
     except P2CError as error:

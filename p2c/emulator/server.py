@@ -26,10 +26,11 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from p2c.emulator.app import EmulatorApp
 from p2c.emulator.auth import TokenService
-from p2c.emulator.faults import FaultInjector, parse_faults
-from p2c.emulator.limits import ServiceProtection, parse_limits
-from p2c.emulator.schema import load_schema
-from p2c.emulator.seed import SeedReport, seed_store
+from p2c.emulator.faults import FaultInjector, Faults, parse_faults
+from p2c.emulator.limits import Limits, ServiceProtection, parse_limits
+from p2c.emulator.schema import Schema, load_schema
+from p2c.emulator.seed import SeedReport, check_seed_source, seed_store
+from p2c.emulator.seed_progress import seed_progress
 from p2c.emulator.store import Store
 from p2c.errors import ExitCode, UsageError
 
@@ -106,6 +107,47 @@ class EmulatorSettings:
     verbose: bool = False
     options: dict[str, bool] | None = None
     certificates: dict[str, bytes] = field(default_factory=dict)  # client id -> certificate (public PEM)
+    reset: bool = False  # start over: an empty state with a new organization id (a sandbox reset)
+    show_progress: bool = False  # say on stderr what seeding does while it does it (the command line)
+
+
+def check_settings(settings: EmulatorSettings) -> None:
+    """Refuse a mistake before anything is created: a port out of range, a file in a folder that does not
+    exist (a typo must not scatter state files), a --seed-from that `p2c load` did not make."""
+    if not 0 <= settings.port <= 65535:
+        raise UsageError(f"--port {settings.port}: expected 1 to 65535, or 0 for any free port")
+    for option, path in (("--state", settings.state), ("--ca-cert", settings.ca_cert)):
+        if path is None:
+            continue
+        if path.is_dir():
+            raise UsageError(f"{option} {path} is a folder: give a file name in it")
+        if not path.parent.is_dir():
+            raise UsageError(
+                f"{option} {path}: the folder {path.parent} does not exist",
+                hint="create it first, or correct the path",
+            )
+    if settings.seed_from is not None:
+        check_seed_source(settings.seed_from)
+
+
+def _open_store(settings: EmulatorSettings) -> Store:
+    """The state file, reset when asked; refuses to seed a state that already holds an environment."""
+    store = Store(settings.state)
+    try:
+        if settings.reset:
+            store.reset()
+        elif settings.seed_from is not None and not store.created:
+            held = store.record_count()
+            if held or store.seeded_from() is not None:
+                raise UsageError(
+                    f"state {settings.state} already holds {held:,} records "
+                    f"(organization {store.organization_id}): --seed-from seeds a new state only",
+                    hint="use --reset to start over from --seed-from, or drop --seed-from to keep it",
+                )
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def _build(settings: EmulatorSettings) -> _Built:
@@ -123,12 +165,30 @@ def _build(settings: EmulatorSettings) -> _Built:
             hint=f"known: {', '.join(sorted(schema.options))}",
         )
     chosen = {**schema.options, **(settings.options or {})}
+    check_settings(settings)
+    store = _open_store(settings)
+    try:
+        return _serve(settings, store, schema, chosen, parsed_limits, parsed_faults)
+    except BaseException:  # a failed seed, a port in use: the state file is closed, not left open
+        store.close()
+        raise
+
+
+def _serve(
+    settings: EmulatorSettings,
+    store: Store,
+    schema: Schema,
+    chosen: dict[str, bool],
+    parsed_limits: Limits,
+    parsed_faults: Faults,
+) -> _Built:
+    """Seed the state when asked, then make the server (not started yet)."""
+    users = settings.users
     state = settings.state
-    store = Store(state)
-    seed_from = settings.seed_from
-    seed_report = (
-        seed_store(store, schema, seed_from, chosen) if (seed_from is not None and store.created) else None
-    )
+    seed_report = None
+    if settings.seed_from is not None and store.record_count() == 0:
+        with seed_progress(settings.show_progress) as progress:
+            seed_report = seed_store(store, schema, settings.seed_from, chosen, progress)
 
     authority = CertificateAuthority()
     ca_path = settings.ca_cert or state.with_name(state.name + ".ca.pem")
@@ -178,7 +238,6 @@ class CertificateAuthority:
         self._certificate = self._ca.issue_cert(HOST, "localhost")
 
     def write_ca(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._ca.cert_pem.write_to_path(str(path))
 
     def server_context(self) -> ssl.SSLContext:
@@ -238,6 +297,7 @@ def running_emulator(
     verbose: bool = False,
     options: dict[str, bool] | None = None,
     certificates: dict[str, bytes] | None = None,
+    reset: bool = False,
 ) -> Iterator[RunningEmulator]:
     """The emulator on a background thread (port 0 = a free port); stopped when the block ends."""
     built = _build(
@@ -254,6 +314,7 @@ def running_emulator(
             verbose=verbose,
             options=options,
             certificates=dict(certificates or {}),
+            reset=reset,
         )
     )
     thread = threading.Thread(target=built.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

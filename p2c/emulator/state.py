@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from p2c.emulator.store import connect
+from p2c.emulator.store import ORGANIZATION_ID, connect
 
 
 class EmulatorState:
@@ -58,6 +58,11 @@ class EmulatorState:
     def api_writes(self, operation: str, table: str | None = None) -> int:
         """Writes made through the API (everything but the seed)."""
         return self.writes(operation, table) - self.writes(operation, table, client_id="seed")
+
+    def organization_id(self) -> str | None:
+        """The id WhoAmI answers as OrganizationId."""
+        found = self._query("SELECT value FROM meta WHERE name=?", (ORGANIZATION_ID,))
+        return str(found[0][0]) if found else None
 
     def seed_report(self) -> dict[str, Any] | None:
         found = self._query("SELECT value FROM meta WHERE name='seed_report'")

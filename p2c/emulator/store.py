@@ -17,6 +17,7 @@ import queue
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +59,11 @@ CREATE TABLE IF NOT EXISTS tokens (
     expires_at REAL NOT NULL
 );
 """
+
+ORGANIZATION_ID = "organization_id"
+# What a reset empties. Kept: `counters` (version numbers are never given twice, so an ETag read before the
+# reset cannot match a reseeded record by chance) and `tokens` (Entra issued them, not the environment).
+RESET_TABLES = ("records", "key_index", "writes", "meta")
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,9 @@ class Txn:
         found = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
         return str(found[0]) if found else None
 
+    def record_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])
+
     # --- writes --------------------------------------------------------------------------------------
     def next_version(self) -> int:
         if self._version is None:
@@ -205,6 +214,32 @@ class Txn:
         self._rows.pop((entity, record_id.lower()), None)
         self._log(entity, record_id, "create", client_id)
         return version
+
+    def insert_many(self, entity: str, rows: list[tuple[str, dict[str, Any]]], client_id: str) -> None:
+        """Insert new records in one statement (a seed): as `insert` row by row, with versions in order."""
+        if not rows:
+            return
+        first = self.next_version()
+        self._version = first + len(rows) - 1
+        self._version_dirty = True
+        now = _now_iso()
+        self._db.executemany(
+            "INSERT INTO records(entity, id, version, data, createdon, modifiedon) VALUES (?,?,?,?,?,?)",
+            [
+                (entity, record_id.lower(), first + offset, json.dumps(data, sort_keys=True), now, now)
+                for offset, (record_id, data) in enumerate(rows)
+            ],
+        )
+        self._rows.clear()
+        at = time.time()
+        self._writes.extend((at, entity, record_id.lower(), "create", client_id) for record_id, _ in rows)
+
+    def add_keys(self, entity: str, rows: list[tuple[str, str, str]]) -> None:
+        """Index (key name, key value, record id) entries known not to clash (a seed checks them itself)."""
+        self._db.executemany(
+            "INSERT INTO key_index(entity, key_name, key_value, id) VALUES (?,?,?,?)",
+            [(entity, key_name, key_value, record_id.lower()) for key_name, key_value, record_id in rows],
+        )
 
     def update(self, entity: str, record_id: str, data: dict[str, Any], client_id: str) -> int:
         version = self.next_version()
@@ -248,6 +283,13 @@ class Txn:
                 other = self.find_key(entity, key_name, key_value) or ""
                 raise KeyConflict(key_name, other) from None
 
+    def clear(self, table: str) -> None:
+        """Empty one of the store's own tables (a reset)."""
+        if table not in RESET_TABLES:
+            raise ValueError(f"not a table a reset empties: {table}")
+        self._db.execute(f"DELETE FROM {table}")
+        self._rows.clear()
+
     def set_meta(self, name: str, value: str) -> None:
         self._db.execute(
             "INSERT INTO meta(name, value) VALUES (?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
@@ -279,12 +321,12 @@ def _row(found: tuple[Any, ...]) -> Row:
 
 
 class Store:
-    """The state file, shared by the server's threads."""
+    """The state file, shared by the server's threads. Its folder must exist: a typo in the path must not
+    scatter state files (the caller says so to the user; `sqlite3` would only say "unable to open")."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.created = not path.exists() or path.stat().st_size == 0
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._db = connect(path)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.executescript(SCHEMA_SQL)
@@ -292,6 +334,33 @@ class Store:
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()  # idle read connections
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()  # not the writer's lock: a read must not wait for a write
+        self.organization_id = self._organization_id()
+
+    def _organization_id(self) -> str:
+        """The environment's identity (WhoAmI's OrganizationId): chosen once, when the state is created (or
+        first opened by a version that has it), then kept, as a Dataverse environment keeps its own."""
+        with self.transaction() as txn:
+            found = txn.meta(ORGANIZATION_ID)
+            if found is None:
+                found = str(uuid.uuid4())
+                txn.set_meta(ORGANIZATION_ID, found)
+        return found
+
+    def record_count(self) -> int:
+        with self.reading() as txn:
+            return txn.record_count()
+
+    def seeded_from(self) -> str | None:
+        with self.reading() as txn:
+            return txn.meta("seeded_from")
+
+    def reset(self) -> None:
+        """Start over as an empty environment with a new identity (a sandbox reset at the same URL)."""
+        with self.transaction() as txn:
+            for table in RESET_TABLES:
+                txn.clear(table)
+            self.organization_id = str(uuid.uuid4())
+            txn.set_meta(ORGANIZATION_ID, self.organization_id)
 
     @contextmanager
     def transaction(self) -> Iterator[Txn]:
