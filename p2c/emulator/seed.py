@@ -74,6 +74,7 @@ def check_seed_source(db_path: Path) -> None:
     `p2c load` did not make (DuckDB's own errors, such as a catalog error for a CSV file, say neither)."""
     import duckdb
 
+    from loaders.catalog import connect_file
     from p2c.database import check_existing
 
     if not db_path.exists():
@@ -83,7 +84,7 @@ def check_seed_source(db_path: Path) -> None:
     except DatabaseUnavailable as error:
         raise DatabaseUnavailable(f"--seed-from {error.message}", hint=LANDED) from None
     try:
-        connection = duckdb.connect(str(db_path), read_only=True)
+        connection = connect_file(db_path, read_only=True)
     except duckdb.Error as error:
         raise DatabaseUnavailable(f"--seed-from {db_path}: cannot open it read-only ({error})") from None
     try:
