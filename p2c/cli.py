@@ -396,6 +396,17 @@ BulkOption = Annotated[
 ]
 
 
+MatchOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--match",
+        metavar="TABLE=COLUMN[,COLUMN...]",
+        help="Identify rows exported without their record id by these columns, e.g. contact=emailaddress1"
+        " or contact=firstname,lastname,parentcustomerid (repeatable, one per table): only a unique match is"
+        " used; none, several or a record two rows name is reported (docs/runbook.md).",
+        show_default=False,
+    ),
+]
 AllowUnverifiedOption = Annotated[
     bool,
     typer.Option(
@@ -422,6 +433,7 @@ def plan(
     db: DbOption = None,
     table: TableOption = None,
     out: Annotated[Path, typer.Option("--out", help="Where to write the plan (JSON).")] = Path("plan.json"),
+    match: MatchOption = None,
     device_code: DeviceCodeOption = False,
     allow_unverified: AllowUnverifiedOption = False,
     file_format: FormatOption = None,
@@ -445,6 +457,7 @@ def plan(
             device_code=device_code,
             allow_unverified=allow_unverified,
             watch=watch,
+            match=match or [],
         )
     render_plan(result, resolve_format(file_format), err_console)
     raise typer.Exit(ExitCode.CANNOT_RUN if result.run.stopped else ExitCode.OK)
@@ -465,6 +478,7 @@ def upload(
             "--dry-run", help="Read and decide every row (with --plan: check the plan); send no write."
         ),
     ] = False,
+    match: MatchOption = None,
     bulk: BulkOption = "auto",
     batch_size: Annotated[
         int, typer.Option(help="Records per UpdateMultiple or $batch request.", min=1)
@@ -522,6 +536,7 @@ def upload(
             settings=settings,
             allow_unverified=allow_unverified,
             watch=watch,
+            match=match or [],
         )
     render_upload(result, resolve_format(file_format), err_console)
     if result.run.stopped:

@@ -20,10 +20,11 @@ from pathlib import Path
 
 from p2c.dataverse.client import ENVIRONMENT_URL_VARIABLE, normalize_environment_url
 from p2c.errors import P2CError, UsageError
+from p2c.upload.matching import Identification, MatchRule, check_rules, parse_match, plan_identities
 from p2c.upload.prepare import Decision
 from p2c.upload.progress import RunWatch
 from p2c.upload.runner import DroppedRow, RunSummary, TableTally, load_plan
-from p2c.upload.session import ConnectionSettings, client_options, open_session
+from p2c.upload.session import ConnectionSettings, Session, client_options, open_session
 from p2c.upload.store import OutcomeStatus
 
 
@@ -160,13 +161,18 @@ def plan(
     device_code: bool = False,
     allow_unverified: bool = False,
     watch: RunWatch | None = None,
+    match: Sequence[str] = (),
 ) -> PlanResult:
-    """Read the current records by id and decide each row; write the plan to `out`. Never writes."""
+    """Read the current records by id and decide each row; write the plan to `out`. Never writes.
+    `match`: `TABLE=COLUMN[,COLUMN...]` rules identifying the rows exported without a record id
+    (p2c/upload/matching.py); the plan records how each row was identified."""
     check_plan_out(out)
+    rules = parse_match(match)
     options = client_options(ConnectionSettings(), read_only=True)
     with open_session(
         db_path, environment, options, device_code=device_code, allow_unverified=allow_unverified, watch=watch
     ) as session:
+        use_match_rules(session, rules)
         summary = session.runner.run("plan", tables, plan_out=out)
         problems = session.build_problems
     return PlanResult(RunFacts.of(summary, problems), out, {t.table: PlanTable.of(t) for t in summary.tables})
@@ -182,13 +188,18 @@ def upload(
     settings: ConnectionSettings | None = None,
     allow_unverified: bool = False,
     watch: RunWatch | None = None,
+    match: Sequence[str] = (),
 ) -> UploadResult:
     """Update the existing records by id (or, `dry_run`, decide everything and send nothing: the client is
-    then read-only, so no code path can write)."""
+    then read-only, so no code path can write). `match` as for `plan`; with a plan, its rules are the
+    plan's (a different rule for one of its tables is a usage error)."""
     settings = settings or ConnectionSettings()
     options = client_options(settings, read_only=dry_run)
+    rules = parse_match(match)
+    planned: dict[tuple[str, str], str] = {}
     if plan_file is not None:
         check_plan_file(plan_file, db_path, environment)
+        rules, planned = _with_plan_rules(rules, plan_file)
     with open_session(
         db_path,
         environment,
@@ -197,6 +208,7 @@ def upload(
         allow_unverified=allow_unverified,
         watch=watch,
     ) as session:
+        use_match_rules(session, rules, planned)
         summary = session.runner.run("upload", tables, dry_run=dry_run, plan_in=plan_file)
         problems = session.build_problems
     return UploadResult(
@@ -206,6 +218,34 @@ def upload(
         {t.table: UploadTable.of(t, summary.dry_run) for t in summary.tables},
         tuple(summary.dropped),
     )
+
+
+def use_match_rules(
+    session: Session, rules: dict[str, MatchRule], planned: dict[tuple[str, str], str] | None = None
+) -> None:
+    """Check the `--match` rules against the build's contracts and the environment's metadata (a usage
+    error before any row is read) and hand them to the runner."""
+    if rules:
+        columns = check_rules(rules, session.contracts, session.client)
+        session.runner.identification = Identification(
+            session.con, session.client, session.contracts, rules, columns, planned
+        )
+
+
+def _with_plan_rules(
+    rules: dict[str, MatchRule], plan_file: Path
+) -> tuple[dict[str, MatchRule], dict[tuple[str, str], str]]:
+    """The plan's `--match` rules (and the record each of its identified rows was given), with the ones
+    given now for other tables; the same table by another rule is a usage error."""
+    in_plan, planned = plan_identities(plan_file)
+    for table, rule in in_plan.items():
+        given = rules.get(table)
+        if given is not None and given != rule:
+            raise UsageError(
+                f"--match {given}: the plan {plan_file} identified {table} rows by --match {rule}",
+                hint="apply the plan as it is (its rules are used), or make a new plan with this rule",
+            )
+    return {**rules, **in_plan}, planned
 
 
 def check_plan_out(out: Path) -> None:

@@ -8,6 +8,10 @@ from p2c.contract.dataverse import COMPANY_COLUMN
 
 # -- decided by p2c (stored in upload.results.error_code and the plan's `code`) -----------------------------
 NOT_IDENTIFIED = "p2c:not_identified"  # a row without a record id that no unique column finds
+# a row without a record id whose --match columns several records have: never a guess (matching.py)
+AMBIGUOUS_MATCH = "p2c:ambiguous_match"
+# a row without a record id whose --match finds a record another row of the export also names: none is sent
+MATCH_SHARED = "p2c:match_shared"
 REFERENCE_MISSING = "p2c:reference_missing"  # a lookup value no (or more than one) record has
 COMPANY_CONFLICT = "p2c:company_conflict"  # the record already belongs to another company
 NOT_FOUND = "p2c:not_found"  # the record id is not in Dataverse
@@ -27,7 +31,8 @@ DUPLICATE_KEY_CODES = {
 
 # -- how to find an existing record exported without its record id: model column -> Dataverse column ------
 # Contacts have no column that is unique before initialization (the contact number was P2C's, and is gone):
-# a contact without its record id cannot be identified. Lines: their order (by id) and sequence number.
+# a contact without its record id is identified only by columns the user names (`--match`, matching.py),
+# which replace these for their table. Lines: their order (by id) and sequence number.
 IDENTITY_COLUMNS: dict[str, dict[str, str]] = {
     "account": {"accountnumber": "accountnumber"},
     "contact": {},

@@ -2,7 +2,9 @@
 initialized columns with their lookups bound — plus the decision per row once its current state is known.
 
 * The record: the id the export carried; a row exported without one is found by a query on its number
-  (`IDENTITY_COLUMNS`): exactly one match gives the id, none or several fail the row. Nothing is created.
+  (`IDENTITY_COLUMNS`), or, for a table the user gave `--match` columns for, by those columns (`matching.py`
+  identifies every such row of the table before its first chunk and hands the outcome over as
+  `identities`): exactly one match gives the id, none or several fail the row. Nothing is created.
 * The values: only the columns the model contract lists under `initialize`, never the whole export row.
 * Lookups: navigation property and target read from the environment's metadata (`ManyToOneRelationships`),
   the YAML being the documented default (used, and said in the run's notes, when the metadata has no such
@@ -79,15 +81,41 @@ class Binding:
     target_id_column: str
 
 
+@dataclass(frozen=True)
+class Identity:
+    """How a row exported without its record id was identified by `--match` columns (matching.py), or why
+    it was not (`record_id` None, with the code and the message)."""
+
+    rule: str  # the --match rule, e.g. `contact=firstname,lastname,parentcustomerid`
+    record_id: str | None = None
+    # the Dataverse attribute -> the value compared (a lookup: the referenced record's id)
+    values: dict[str, Any] = field(default_factory=dict)
+    shown: str = ""  # the values as a person reads them: `emailaddress1 = 'ann@contoso.com'`
+    code: str = ""
+    message: str = ""
+
+    def describe(self) -> str:
+        return f"identified by {self.shown} (--match {self.rule})"
+
+    def as_plan(self) -> dict[str, Any]:
+        """What the plan records of it (`upload --plan` reads the rule back from there)."""
+        return {"match": self.rule, "values": self.values, "record_id": self.record_id}
+
+
 @dataclass
 class Prepared:
     row: TargetRow
     record_id: str | None = None
+    identity: Identity | None = None  # set when `--match` identified the row (no record id exported)
     # desired value per Dataverse attribute; a lookup as `_<attribute>_value` -> id
     desired: dict[str, Any] = field(default_factory=dict)
     bindings: dict[str, Binding] = field(default_factory=dict)  # `_<attribute>_value` -> binding
     problem_code: str = ""
     problem: str = ""
+
+    def identity_note(self, message: str) -> str:
+        """A result's message, saying how the row was identified when `--match` did it."""
+        return f"{message} ({self.identity.describe()})" if self.identity else message
 
     @property
     def values_hash(self) -> str | None:
@@ -161,6 +189,9 @@ class RowPreparer:
         self._bindings: dict[str, Binding | str] = {}
         self._lock = threading.Lock()
         self.notes: list[str] = []  # for the run summary: e.g. a navigation property taken from the YAML
+        # row key -> how `--match` identified the rows exported without a record id (None: no --match for
+        # this table, its built-in IDENTITY_COLUMNS are used); set by matching.Identification.attach
+        self.identities: dict[str, Identity] | None = None
 
     # -- metadata -------------------------------------------------------------------------------------
 
@@ -289,8 +320,14 @@ class RowPreparer:
                 attribute = lookup_value_attribute(binding.attribute)
                 prepared.desired[attribute] = target_id
                 prepared.bindings[attribute] = binding
-            prepared.record_id = row.record_id or self._find_record(row)
-        except _RowProblem as problem:
+            if row.record_id:
+                prepared.record_id = row.record_id
+            elif self.identities is not None:
+                prepared.identity = self._matched(row)
+                prepared.record_id = prepared.identity.record_id
+            else:
+                prepared.record_id = self._find_record(row)
+        except RowProblem as problem:
             prepared.problem_code, prepared.problem = problem.code, problem.message
         except DataverseError as error:
             prepared.problem_code, prepared.problem = error.code or REFERENCE_MISSING, str(error)
@@ -312,7 +349,7 @@ class RowPreparer:
         if resolution.status is ResolutionStatus.FOUND and resolution.record_id:
             return resolution.record_id.lower()
         found = "no" if resolution.status is ResolutionStatus.NONE else "more than one"
-        raise _RowProblem(REFERENCE_MISSING, f"{what}: {found} {binding.entity_set} record has {match}")
+        raise RowProblem(REFERENCE_MISSING, f"{what}: {found} {binding.entity_set} record has {match}")
 
     def _target_id(
         self, row: TargetRow, lookup: Lookup, binding: Binding, value: Any, company_id: str | None
@@ -326,7 +363,7 @@ class RowPreparer:
             identity = IDENTITY_COLUMNS.get(target.table, {})
             key_column = lookup.target_key[0]
             if key_column not in identity:
-                raise _RowProblem(
+                raise RowProblem(
                     NOT_IDENTIFIED,
                     f"{lookup.column} = {value!r}: that {target.table} was exported without its record id "
                     "and cannot be found by a unique column",
@@ -336,16 +373,41 @@ class RowPreparer:
         match = {lookup.target_key[0]: json_value(value)}
         if COMPANY_COLUMN in lookup.target_key[1:]:
             if company_id is None:
-                raise _RowProblem(
+                raise RowProblem(
                     REFERENCE_MISSING, f"{lookup.column}: needs the row's company, which is empty"
                 )
             match[lookup_value_attribute(COMPANY_COLUMN)] = uuid.UUID(company_id)  # a GUID literal, unquoted
         return self._reference(binding, match, f"{lookup.column} = {value!r}")
 
+    def lookup_id(self, row: TargetRow, lookup: Lookup, value: Any) -> tuple[str, str]:
+        """The Dataverse attribute (`_parentcustomerid_value`) and the referenced record's id of a lookup
+        value, bound as an update would bind it; RowProblem when it cannot be."""
+        try:
+            company_id = self._company_id(row)
+            binding = self.binding(lookup)
+            return lookup_value_attribute(binding.attribute), self._target_id(
+                row, lookup, binding, value, company_id
+            )
+        except DataverseError as error:
+            raise RowProblem(error.code or REFERENCE_MISSING, str(error)) from None
+        except RowProblem:
+            raise
+        except P2CError as error:
+            raise RowProblem(REFERENCE_MISSING, str(error)) from None
+
+    def _matched(self, row: TargetRow) -> Identity:
+        identity = (self.identities or {}).get(row.row_key)
+        if identity is None:  # a row that came after the identification (a build in between): not guessed
+            raise RowProblem(NOT_IDENTIFIED, "exported without its record id, and not among the rows --match "
+                             "identified before the table's upload")  # fmt: skip
+        if identity.record_id is None:
+            raise RowProblem(identity.code, identity.message)
+        return identity
+
     def _find_record(self, row: TargetRow) -> str:
         identity = IDENTITY_COLUMNS.get(self.contract.table, {})
         if not identity:
-            raise _RowProblem(
+            raise RowProblem(
                 NOT_IDENTIFIED,
                 f"exported without its record id; a {self.contract.table} has no unique column",
             )
@@ -356,7 +418,7 @@ class RowPreparer:
                 parent = row.referenced_ids.get(column)
                 value = uuid.UUID(parent) if parent else None
             if value is None:
-                raise _RowProblem(
+                raise RowProblem(
                     NOT_IDENTIFIED, f"exported without its record id, and without {column} to find it by"
                 )
             match[attribute] = json_value(value)
@@ -366,7 +428,7 @@ class RowPreparer:
         if resolution.status is ResolutionStatus.FOUND and resolution.record_id:
             return resolution.record_id.lower()
         found = "no record" if resolution.status is ResolutionStatus.NONE else "several records"
-        raise _RowProblem(NOT_IDENTIFIED, f"exported without its record id, and {found} match {match}")
+        raise RowProblem(NOT_IDENTIFIED, f"exported without its record id, and {found} match {match}")
 
     # -- the decision --------------------------------------------------------------------------------
 
@@ -388,6 +450,8 @@ class RowPreparer:
         return judged
 
     def _against(self, prepared: Prepared, current: Record | None) -> Judged:
+        if prepared.problem_code == NOT_FOUND:  # no record has the --match values (matching.py)
+            return Judged(prepared, Decision.NOT_FOUND, code=NOT_FOUND, reason=prepared.problem)
         if prepared.problem or prepared.record_id is None:
             return Judged(
                 prepared, Decision.CANNOT_WRITE, code=prepared.problem_code, reason=prepared.problem
@@ -427,7 +491,9 @@ class RowPreparer:
         return judged
 
 
-class _RowProblem(Exception):
+class RowProblem(Exception):
+    """Why one row cannot be written: its `p2c:` code and a message naming the column and the value."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message

@@ -146,3 +146,31 @@ def _target_row(contract: TableContract, row: dict[str, Any]) -> TargetRow:
         intent_hash=row[INTENT_HASH],
         intent_run=row[INTENT_RUN],
     )
+
+
+def rows_without_record_id(
+    con: duckdb.DuckDBPyConnection,
+    contract: TableContract,
+    contracts: dict[str, TableContract],
+    chunk_size: int = 2000,
+) -> Iterator[TargetRow]:
+    """The rows exported without their record id, with their lookups' referenced ids (as `pending_rows`
+    brings them): what `--match` identifies, all of them before the table's first chunk (matching.py)."""
+    selects, joins = _migrated_joins(contract, contracts)
+    rid = quote_identifier(contract.record_id_column)
+    sql = (
+        f"select t.*, {row_key_sql(contract)} as {ROW_KEY}"
+        + "".join(f", {s}" for s in selects)
+        + "".join(f", null as {name}" for name in _MEMORY)
+        + f" from {contract.relation.sql_name} t "
+        + " ".join(joins)
+        + f" where coalesce(cast(t.{rid} as varchar), '') = ''"
+    )
+    cursor = cursor_of(con)  # its own cursor: it may run beside the connection's other work
+    try:
+        cursor.execute(sql)
+        names = [d[0] for d in cursor.description or []]
+        while batch := cursor.fetchmany(chunk_size):
+            yield from (_target_row(contract, dict(zip(names, values, strict=True))) for values in batch)
+    finally:
+        cursor.close()

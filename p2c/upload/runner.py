@@ -27,6 +27,7 @@ from p2c.dataverse.results import WriteMethod
 from p2c.errors import TransientError, UsageError
 from p2c.upload.codes import CONCURRENCY_VERSION_MISMATCH, DUPLICATE_KEY_CODES, RECORD_CHANGED
 from p2c.upload.live import LiveStatus, database_path, status_path
+from p2c.upload.matching import Identification
 from p2c.upload.prepare import SENDABLE, Decision, Judged, RowPreparer
 from p2c.upload.rows import TargetRow, count_rows, pending_rows, row_key_sql
 from p2c.upload.store import (
@@ -272,6 +273,7 @@ class Runner:
         self.held_by_results: dict[str, HeldClock] = {}  # per table, from the written requests' results
         self._organization_id: str | None = None  # WhoAmI's, asked once (`_environment_id`)
         self._live: LiveStatus | None = None  # the status file of the current run (`_live_status`)
+        self.identification: Identification | None = None  # `--match` rules (api.py sets them)
         ensure_upload_schema(con)
         close_stale_runs(con)
 
@@ -457,6 +459,8 @@ class Runner:
     def _judge(
         self, preparer: RowPreparer, chunk: list[TargetRow], select: list[str], rules: list[UniqueRule]
     ) -> list[Judged]:
+        if self.identification is not None:  # rows without a record id, by the --match columns
+            self.identification.attach(preparer)
         prepared = [preparer.prepare(row) for row in chunk]
         ids = [p.record_id for p in prepared if p.record_id and not p.problem]
         current = self._read_current(preparer, ids, select)
@@ -615,7 +619,7 @@ def _outcome(item: Judged, status: OutcomeStatus, message: str, code: str = "") 
         company=row.company,
         status=status,
         error_code=code,
-        message=message,
+        message=item.prepared.identity_note(message),
         started_at=moment,
         finished_at=moment,
         values_hash=item.prepared.values_hash,
@@ -672,7 +676,7 @@ def _written(item: Judged, result: RowResult, if_match: str = "*") -> Outcome:
         status=OutcomeStatus.FAILED if failed else OutcomeStatus.UPDATED,
         http_status=result.http_status,
         error_code=code,
-        message=message,
+        message=item.prepared.identity_note(message),
         attempts=result.attempts,
         method=str(result.method),
         app_user=result.user,
@@ -697,6 +701,7 @@ def _plan_row(item: Judged) -> dict[str, Any]:
         "etag": item.etag,
         "changes": {k: {"current": old, "new": new} for k, (old, new) in sorted(item.changes.items())},
         "payload": item.payload,
+        **({"identified_by": item.prepared.identity.as_plan()} if item.prepared.identity else {}),
     }
 
 
