@@ -24,13 +24,17 @@ from p2c.output import FormatOption, OutputFormat, resolve_format, stdout_consol
 from p2c.settings import resolve_db_path
 
 # Locals in tracebacks could print connection strings or secrets: never show them.
+# Help and usage errors are drawn in rich boxes on a terminal only: piped or redirected, click's plain text
+# (nothing cut to the box's width, no box characters)
+MARKUP: Any = "rich" if sys.stdout.isatty() and sys.stderr.isatty() else None
 app = typer.Typer(
     help="Migrate Dynamics 365 Sales data from Prospect to cash (Data Integrator) to dual-write.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=MARKUP,
 )
 lineage_app = typer.Typer(
+    rich_markup_mode=MARKUP,
     help="Column lineage: the audit pack (`pack`), row provenance (`trace`), declaration check (`check`).",
     no_args_is_help=True,
 )

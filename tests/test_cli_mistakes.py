@@ -300,3 +300,18 @@ def test_errors_go_to_stderr_and_version_exists() -> None:
     )
     assert result.returncode == ExitCode.CANNOT_RUN
     assert result.stdout == "" and "no database at" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["upload", "--help"], ["lineage", "trace", "--help"], ["upload", "--retry-for", "x"]]
+)
+def test_piped_help_and_usage_errors_are_plain_text_with_nothing_cut(args: list[str]) -> None:
+    """Piped `--help` (into a file or a pager): no box characters, no option cut to a box's width."""
+    shown = subprocess.run([*P2C, *args], capture_output=True, text=True, timeout=60, check=False)
+    text = shown.stdout + shown.stderr
+    assert not set("╭╮╰╯│─━") & set(text), text
+    assert "…" not in text, text
+    if "--help" in args:
+        assert shown.returncode == 0 and "Usage: " in shown.stdout
+    else:
+        assert shown.returncode == 2 and "'--retry-for'" in shown.stderr
