@@ -143,3 +143,29 @@ def test_seed_from_on_a_state_that_holds_records_is_refused_by_the_library_too(t
         pass
     with pytest.raises(UsageError, match="already holds"), running_emulator(state, seed_from=db):
         pass
+
+
+def test_a_port_in_use_is_refused_before_any_file_is_written(tmp_path: Path) -> None:
+    """A second emulator on a running one's port must not overwrite that one's CA file (its clients would
+    stop trusting it) nor leave a state file behind."""
+    ca = tmp_path / "ca.pem"
+    with running_emulator(
+        tmp_path / "running.sqlite", client_id="app1", client_secret="s3cret-value", ca_cert=ca
+    ) as info:
+        before = ca.read_bytes()
+        code, _, err = emulator_cli(
+            "--port", str(info.port), "--state", str(tmp_path / "second.sqlite"), "--ca-cert", str(ca)
+        )
+        assert code == ExitCode.CANNOT_RUN, err
+        assert f"--port {info.port}" in one_message(err) and "in use" in err
+        assert ca.read_bytes() == before
+    assert not (tmp_path / "second.sqlite").exists()
+
+
+def test_a_state_file_that_is_not_an_emulator_state_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "plan.json"
+    state.write_text('{"format": "p2c-plan/1"}', encoding="utf-8")
+    code, _, err = emulator_cli("--port", "0", "--state", str(state))
+    assert code == ExitCode.CANNOT_RUN, err
+    assert "is not an emulator state file" in one_message(err)
+    assert state.read_text(encoding="utf-8") == '{"format": "p2c-plan/1"}'

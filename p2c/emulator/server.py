@@ -12,6 +12,8 @@ sign in with a certificate, registered by `--client-cert CLIENT_ID=cert.pem` (it
 from __future__ import annotations
 
 import signal
+import socket
+import sqlite3
 import ssl
 import sys
 import threading
@@ -128,11 +130,33 @@ def check_settings(settings: EmulatorSettings) -> None:
             )
     if settings.seed_from is not None:
         check_seed_source(settings.seed_from)
+    if settings.port:
+        _check_port_free(settings.port)
+
+
+def _check_port_free(port: int) -> None:
+    """werkzeug exits the process by itself on a taken port, after the state and the CA file were written (a
+    running emulator's CA overwritten): find out first, with the same bind the server will make."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            raise UsageError(
+                f"--port {port}: {HOST}:{port} is in use ({error.strerror})",
+                hint="stop what listens there (another emulator?), or choose another port (0: any free port)",
+            ) from None
 
 
 def _open_store(settings: EmulatorSettings) -> Store:
     """The state file, reset when asked; refuses to seed a state that already holds an environment."""
-    store = Store(settings.state)
+    try:
+        store = Store(settings.state)
+    except sqlite3.DatabaseError as error:
+        raise UsageError(
+            f"--state {settings.state} is not an emulator state file ({error})",
+            hint="give a new file name, or the state file an earlier `p2c emulator` wrote",
+        ) from None
     try:
         if settings.reset:
             store.reset()
@@ -192,7 +216,6 @@ def _serve(
 
     authority = CertificateAuthority()
     ca_path = settings.ca_cert or state.with_name(state.name + ".ca.pem")
-    authority.write_ca(ca_path)
 
     tokens = TokenService(store, users, settings.tenant, parsed_faults.token_lifetime, settings.certificates)
     app = EmulatorApp(
@@ -212,6 +235,8 @@ def _serve(
         request_handler=QuietHandler,
         ssl_context=authority.server_context(),
     )
+    # written once the server holds its port: a start that fails leaves a running emulator's CA file alone
+    authority.write_ca(ca_path)
     base_url = f"https://{HOST}:{server.server_port}"
     app.base_url = base_url
     tokens.base_url = base_url
