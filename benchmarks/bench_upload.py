@@ -16,7 +16,13 @@ same DuckDB file, the emulator running as its own process (`p2c emulator`) with 
       call (Microsoft's upper guidance per bulk request) and 429s waited out by the caller, with a minimal
       azure-core `TokenCredential` returning the emulator's msal token, target p2c faster;
   (d) `p2c upload` with two application users against one, target >= 1.8x;
-  (e) peak RSS of `p2c upload` of 1M rows (sampled with psutil from this parent), target < 500 MiB.
+  (e) peak RSS of `p2c upload` of 1M rows (sampled with psutil from this parent), target < 500 MiB;
+  (f) `--only job`: the whole job, `p2c upload` of every table of `p2c sample --scale 600` (~12,758 rows),
+      timed as a process (start-up, sign-in, metadata, reads, writes, recording) against `--job-limits`
+      (ceiling 400 records/s), target >= 90% of the ceiling and >= 10x a one-PATCH-per-row client sending
+      `--per-row-rows` of the same planned updates (spread over every table). Its data: the sample built
+      once under benchmarks/generated/job/, the emulator's state seeded from it by its own seeder once (a
+      template copied per contender), and a plan made once (the per-row client's payloads).
 
 Every contender sends the same payload per row: `msdyn_company@odata.bind` to the line's company, which is
 what initialization writes for an order line. The one-request-per-row client runs on the first

@@ -57,6 +57,8 @@ READ_PARALLELISM = 8
 # chunks whose writes are in flight together: their requests fill the slots a chunk's last requests leave
 # free, also while one of them waits out a 429 hold (with two, a held retry stalled the whole pipeline)
 CHUNKS_WRITTEN_AT_ONCE = 4
+# rows of the run's first piece: its reads and checks are all that stand between sign-in and the first write
+FIRST_PIECE_ROWS = 100
 PLAN_FORMAT = "p2c-plan/1"
 PLAN_ACTIONS = frozenset(d.value for d in Decision)
 
@@ -416,6 +418,7 @@ class Runner:
     ) -> Iterator[_Chunk]:
         """The chunks of every table, one table after the other in dependency order, each marked with its
         judging and whether it is its table's last (a table without rows yields one empty last chunk)."""
+        first_write = True
         for work in works:
             assert work.judging is not None
             try:
@@ -430,6 +433,13 @@ class Runner:
             current = next(chunks, None)
             if current is None:
                 yield _Chunk(work, [], last=True, judging=judging)
+            elif first_write:
+                # the run's first write waits for its chunk's reads and uniqueness checks: a small first
+                # piece sends it sooner, while the service's budget is still fresh (the rest follows in order)
+                first_write = False
+                if len(current) > FIRST_PIECE_ROWS:
+                    yield _Chunk(work, current[:FIRST_PIECE_ROWS], last=False, judging=judging)
+                    current = current[FIRST_PIECE_ROWS:]
             while current is not None:
                 following = next(chunks, None)
                 yield _Chunk(work, current, last=following is None, judging=judging)
