@@ -872,3 +872,53 @@ def test_results_keep_one_latest_outcome_per_record(stage: Stage) -> None:
     listed = stage.p2c("results", "--db", str(stage.db), "--format", "json")
     assert listed.exit_code == ExitCode.OK, listed.output
     assert json.loads(listed.stdout)["rows"] == []
+
+
+def test_the_next_tables_writes_start_while_the_last_ones_are_in_flight_and_tallies_stay_per_table(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pipeline over the chunks of every table: the contacts' first write goes out while the accounts'
+    write is still in flight (the accounts' is held until then, for at most 10 s), and every table keeps its
+    own tally, in dependency order, with one outcome per row."""
+    import threading
+    import time
+
+    from p2c.dataverse import DataverseClient
+
+    real = DataverseClient.update_many
+    contacts_started = threading.Event()
+    spans: list[tuple[str, float, float]] = []
+    lock = threading.Lock()
+
+    def traced(self: DataverseClient, table: str, rows: Any, **options: Any) -> Any:
+        started = time.monotonic()
+        if table == "contact":
+            contacts_started.set()
+        if table == "account":
+            contacts_started.wait(timeout=10)
+        try:
+            return real(self, table, rows, **options)
+        finally:
+            with lock:
+                spans.append((table, started, time.monotonic()))
+
+    monkeypatch.setattr(DataverseClient, "update_many", traced)
+    uploaded = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--format", "json")
+    assert uploaded.exit_code == ExitCode.OK, uploaded.output
+
+    first_contact = min(start for table, start, _ in spans if table == "contact")
+    last_account_end = max(end for table, _, end in spans if table == "account")
+    assert first_contact < last_account_end, "the contacts waited for the accounts' last write to end"
+
+    targets = _counts(stage)
+    summary = json.loads(uploaded.stdout)
+    assert [t["table"] for t in summary["tables"]] == list(targets)  # dependency order, as before
+    for tally in summary["tables"]:
+        rows = targets[tally["table"]]
+        assert (tally["rows"], tally["updated"], tally["failed"], tally["already_done"]) == (rows, rows, 0, 0)
+    recorded = stage.query(
+        "select table_name, count(*), count(distinct row_key) from upload.results group by 1"
+    )
+    assert {table: (n, distinct) for table, n, distinct in recorded} == {
+        t: (n, n) for t, n in targets.items()
+    }

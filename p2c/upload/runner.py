@@ -3,17 +3,22 @@
 Per chunk: prepare each row (its record id, the initialized values with lookups bound), read the current
 records by id, decide (update / unchanged / not found / conflict / cannot write), then — for an upload, not a
 plan or a dry run — send the updates (UpdateMultiple, `$batch` or PATCH, decided by the client) and record
-every row's outcome in `upload.results`, chunk after chunk. The stages overlap (see `Runner._table`); a
-chunk's outcomes are recorded only once all its writes have answered, so a killed run redoes at most the
-chunks in flight, and an update by id is safe to redo. Memory stays flat: rows stream from DuckDB."""
+every row's outcome in `upload.results`, chunk after chunk. One pipeline carries the chunks of every table
+(see `Runner._pipeline`): an update by id needs no other table's rows initialized first (every record and
+every lookup target already exists), so the next table's reads and writes start while the last chunks of the
+one before are in flight, and each table's metadata is read ahead, beside the writes. A chunk's outcomes are
+recorded only once all its writes have answered, in chunk order (so each table's tally, progress and plan
+rows come in the same order as one table at a time), so a killed run redoes at most the chunks in flight,
+and an update by id is safe to redo. Memory stays flat: rows stream from DuckDB."""
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +50,7 @@ from p2c.upload.store import (
     record_run_environment,
     start_run,
 )
-from p2c.upload.uniqueness import UniqueRule, find_collisions, unique_rules
+from p2c.upload.uniqueness import ROWS_PER_QUERY, Collision, UniqueRule, find_collisions, unique_rules
 
 DEFAULT_CHUNK_ROWS = 2000
 # reads in flight per chunk; the client's per-user limits (x-ms-dop-hint) still apply underneath
@@ -53,6 +58,8 @@ READ_PARALLELISM = 8
 # chunks whose writes are in flight together: their requests fill the slots a chunk's last requests leave
 # free, also while one of them waits out a 429 hold (with two, a held retry stalled the whole pipeline)
 CHUNKS_WRITTEN_AT_ONCE = 4
+# rows of the run's first piece: its reads and checks are all that stand between sign-in and the first write
+FIRST_PIECE_ROWS = 100
 PLAN_FORMAT = "p2c-plan/1"
 PLAN_ACTIONS = frozenset(d.value for d in Decision)
 
@@ -106,6 +113,37 @@ class TableTally:
     throttle_request_s: float = 0.0  # the sum over requests of their holds (concurrent holds add up)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # where the environment and the model contract differ
+
+
+@dataclass(frozen=True)
+class _Judging:
+    """What a table's chunks are judged with: its rows' preparer (metadata, lookups), its unique rules and
+    the columns read of its current records."""
+
+    preparer: RowPreparer
+    rules: list[UniqueRule]
+    select: list[str]
+
+
+@dataclass
+class _TableWork:
+    """One table of a run's pipeline: its tally, its `_Judging` (read ahead, in the background) and what
+    it collects for the plan file."""
+
+    contract: TableContract
+    tally: TableTally
+    judging: Future[_Judging] | None = None
+    plan_rows: list[dict[str, Any]] = field(default_factory=list)
+    started: float = 0.0
+
+
+@dataclass
+class _Chunk:
+    work: _TableWork
+    rows: list[TargetRow]
+    last: bool  # the table's last chunk: the table ends once it is recorded
+    judging: _Judging | None = None
+    failure: Exception | None = None  # the table's `_Judging` could not be made: raised in chunk order
 
 
 @dataclass(frozen=True)
@@ -269,7 +307,7 @@ class Runner:
         self.chunk_rows = chunk_rows
         self.progress = progress or Progress()
         self._held_before = 0.0  # the client's throttled clock when the run started
-        self._tally: TableTally | None = None  # the table in progress, kept for a run stopped midway
+        self._in_progress: _TableWork | None = None  # the oldest table not yet recorded (a stop keeps it)
         self.held_by_results: dict[str, HeldClock] = {}  # per table, from the written requests' results
         self._organization_id: str | None = None  # WhoAmI's, asked once (`_environment_id`)
         self._live: LiveStatus | None = None  # the status file of the current run (`_live_status`)
@@ -315,30 +353,33 @@ class Runner:
         )
         summary = RunSummary(run_id, command, environment, not writes, [], plan_out, plan_in)
         self.held_by_results = {c.table: HeldClock() for c in contracts}
-        plan_rows: dict[str, list[dict[str, Any]]] = {}
         status = RunStatus.FAILED
         started = time.monotonic()
         self._held_before = self.client.throttled_clock_s()
-        current = ""
+        self._in_progress = None
+        # every row goes through each run: done or not, it is compared with what Dataverse holds now
+        works = [_TableWork(c, TableTally(c.table, total=count_rows(self.con, c))) for c in contracts]
+        # each table's metadata and unique rules, read in dependency order on one thread (the client reads
+        # metadata one request at a time anyway) while the tables before it are read and written
+        preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2c-prepare")
+        for work in works:
+            work.judging = preparing.submit(self._prepare, work)
         try:
-            for contract in contracts:
-                current = contract.table
-                tally, rows = self._table(run_id, contract, writes, planned, collect=plan_out is not None)
-                summary.tables.append(tally)
-                plan_rows[contract.table] = rows
-            current = ""
+            self._pipeline(run_id, works, writes, planned, summary, collect=plan_out is not None)
             status = RunStatus.COMPLETED
         except TransientError as error:
             # the client has already retried for its outage budget: stop, keep what is done, say so
             status = RunStatus.INTERRUPTED
             summary.stopped = self.client.mask(str(error.message))
-            if current and self._tally is not None and self._tally.table == current:
+            stopped = self._in_progress
+            if stopped is not None and all(t is not stopped.tally for t in summary.tables):
                 # what the stopped table recorded so far (its chunks in flight are redone next time)
-                summary.tables.append(self._tally)
+                summary.tables.append(stopped.tally)
         except KeyboardInterrupt:
             status = RunStatus.INTERRUPTED
             raise
         finally:
+            preparing.shutdown(wait=True, cancel_futures=True)
             summary.seconds = time.monotonic() - started
             self._held_times(summary)
             counts: Counter[str] = Counter()
@@ -351,7 +392,7 @@ class Runner:
                 scope += sorted({table for table, _ in planned} - set(self.contracts))
             summary.dropped = planned_rows_gone(self.con, self.contracts, planned, scope)
         if plan_out is not None and summary.stopped is None:
-            write_plan(plan_out, summary, plan_rows, database)
+            write_plan(plan_out, summary, {w.contract.table: w.plan_rows for w in works}, database)
         return summary
 
     def _held_times(self, summary: RunSummary) -> None:
@@ -368,76 +409,147 @@ class Runner:
         held = self.client.throttled_clock_s() - self._held_before
         summary.throttle_wait_s = held if held > 0 else run_clock.seconds
 
-    def _table(
+    def _prepare(self, work: _TableWork) -> _Judging:
+        """A table's preparer, unique rules and read columns (metadata reads); its notes go to its tally."""
+        preparer = RowPreparer(self.client, work.contract, self.contracts)
+        rules, work.tally.notes = unique_rules(self.client, work.contract)
+        preparer.notes = work.tally.notes
+        select = sorted({*preparer.read_columns(), *(a for rule in rules for a in rule.attributes)})
+        return _Judging(preparer, rules, select)
+
+    def _chunks(
+        self, run_id: str, works: list[_TableWork], environment_id: str, writes: bool
+    ) -> Iterator[_Chunk]:
+        """The chunks of every table, one table after the other in dependency order, each marked with its
+        judging and whether it is its table's last (a table without rows yields one empty last chunk)."""
+        first_write = True
+        for work in works:
+            assert work.judging is not None
+            try:
+                judging = work.judging.result()
+            except Exception as error:  # raised in chunk order, after the tables before it are recorded
+                yield _Chunk(work, [], last=True, failure=error)
+                return
+            self._start_table(run_id, work, writes)
+            chunks = pending_rows(
+                self.con, work.contract, self.contracts, environment_id, run_id, self.chunk_rows
+            )
+            current = next(chunks, None)
+            if current is None:
+                yield _Chunk(work, [], last=True, judging=judging)
+            elif first_write:
+                # the run's first write waits for its chunk's reads and uniqueness checks: a small first
+                # piece sends it sooner, while the service's budget is still fresh (the rest follows in order)
+                first_write = False
+                if len(current) > FIRST_PIECE_ROWS:
+                    yield _Chunk(work, current[:FIRST_PIECE_ROWS], last=False, judging=judging)
+                    current = current[FIRST_PIECE_ROWS:]
+            while current is not None:
+                following = next(chunks, None)
+                yield _Chunk(work, current, last=following is None, judging=judging)
+                current = following
+
+    def _pipeline(
         self,
         run_id: str,
-        contract: TableContract,
+        works: list[_TableWork],
         writes: bool,
         planned: dict[tuple[str, str], PlannedRow] | None,
+        summary: RunSummary,
         *,
         collect: bool,
-    ) -> tuple[TableTally, list[dict[str, Any]]]:
+    ) -> None:
+        """Three stages over the chunks of every table, so that the connection never idles at a chunk's
+        edge nor at a table's: the next chunk is prepared and its current records read (`ahead`) while up
+        to CHUNKS_WRITTEN_AT_ONCE chunks are written (`writer`), whichever tables they belong to, and the
+        oldest chunk's outcomes are recorded here, in chunk order, on this thread's DuckDB connection; a
+        table ends (its tally complete, in `summary.tables`) when its last chunk is recorded."""
         environment_id = self._environment_id(run_id)
-        tally = self._tally = TableTally(contract.table)
-        # every row goes through each run: done or not, it is compared with what Dataverse holds now
-        tally.total = count_rows(self.con, contract)
-        preparer = RowPreparer(self.client, contract, self.contracts)
-        rules, tally.notes = unique_rules(self.client, contract)
-        preparer.notes = tally.notes
-        select = sorted({*preparer.read_columns(), *(a for rule in rules for a in rule.attributes)})
-        plan_rows: list[dict[str, Any]] = []
-        started = time.monotonic()
-        live = self._live_status(run_id, writes)
-        if live is not None:
-            live.start_table(contract.table, tally.total)
-        self.progress.start_table(contract.table, tally.total, contract.entity_set)
-        chunks = pending_rows(self.con, contract, self.contracts, environment_id, run_id, self.chunk_rows)
         intents = IntentLog(self.con) if writes else None
-        # A pipeline of three stages, so that the connection never idles at a chunk's edge: the next chunk
-        # is prepared and its current records read (`ahead`) while up to CHUNKS_WRITTEN_AT_ONCE chunks are
-        # written (`writer`), and the oldest chunk's outcomes are recorded here, in chunk order, on this
-        # thread's DuckDB connection.
+        chunks = self._chunks(run_id, works, environment_id, writes)
         ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2c-ahead")
         writer = ThreadPoolExecutor(max_workers=CHUNKS_WRITTEN_AT_ONCE, thread_name_prefix="p2c-write")
-        written: deque[tuple[list[Judged], Future[tuple[list[Outcome | None], float]]]] = deque()
+        written: deque[tuple[_Chunk, list[Judged], Future[tuple[list[Outcome | None], float]]]] = deque()
+
+        def judge(chunk: _Chunk | None) -> Future[list[Judged]] | None:
+            if chunk is None or chunk.failure is not None or chunk.judging is None:
+                return None
+            return ahead.submit(self._judge, chunk.judging, chunk.rows)
+
         try:
-            upcoming = next(chunks, None)
-            judging = ahead.submit(self._judge, preparer, upcoming, select, rules) if upcoming else None
-            while judging is not None:
+            chunk = next(chunks, None)
+            judging = judge(chunk)
+            while chunk is not None:
+                if chunk.failure is not None:
+                    # a table whose metadata could not be read: the tables before it end first, as they
+                    # would have one table at a time
+                    while written:
+                        self._record(run_id, *written.popleft(), writes, summary, collect=collect)
+                    self._in_progress = chunk.work
+                    raise chunk.failure
+                assert judging is not None
+                self._in_progress = written[0][0].work if written else chunk.work
                 judged = judging.result()
-                upcoming = next(chunks, None)
-                judging = ahead.submit(self._judge, preparer, upcoming, select, rules) if upcoming else None
-                acting = writer.submit(self._act, contract, judged, writes, planned, run_id, intents)
-                written.append((judged, acting))
-                while written and (len(written) >= CHUNKS_WRITTEN_AT_ONCE or judging is None):
-                    judged, acting = written.popleft()
-                    outcomes, throttle = acting.result()
-                    record_outcomes(self.con, run_id, [o for o in outcomes if o is not None])
-                    for item, outcome in zip(judged, outcomes, strict=True):
-                        if outcome is None:  # done before, and Dataverse still holds its values
-                            tally.already_done += 1
-                            continue
-                        tally.by_decision[item.decision] += 1
-                        tally.by_status[outcome.status] += 1
-                        if collect:
-                            plan_rows.append(_plan_row(item))
-                    tally.throttle_wait_s += throttle
-                    if live is not None:
-                        live.chunk(contract.table, outcomes)
-                    sent = sum(
-                        1 for o in outcomes if o is not None and o.method and o.method != WriteMethod.NOT_SENT
-                    )
-                    self.progress.advance(contract.table, len(judged), throttle, sent)
-            if writes:
-                drop_stale_intents(self.con, contract.table, run_id)
+                current, chunk = chunk, next(chunks, None)
+                judging = judge(chunk)
+                acting = writer.submit(
+                    self._act, current.work.contract, judged, writes, planned, run_id, intents
+                )
+                written.append((current, judged, acting))
+                while written and (len(written) >= CHUNKS_WRITTEN_AT_ONCE or chunk is None):
+                    self._in_progress = written[0][0].work
+                    self._record(run_id, *written.popleft(), writes, summary, collect=collect)
+            self._in_progress = None
         finally:
             ahead.shutdown(wait=True, cancel_futures=True)
             writer.shutdown(wait=True, cancel_futures=True)
             if intents is not None:
                 intents.close()
-            tally.seconds = time.monotonic() - started
-            self.progress.end_table(contract.table)
-        return tally, plan_rows
+
+    def _start_table(self, run_id: str, work: _TableWork, writes: bool) -> None:
+        work.started = time.monotonic()
+        live = self._live_status(run_id, writes)
+        if live is not None:
+            live.start_table(work.contract.table, work.tally.total)
+        self.progress.start_table(work.contract.table, work.tally.total, work.contract.entity_set)
+
+    def _record(
+        self,
+        run_id: str,
+        chunk: _Chunk,
+        judged: list[Judged],
+        acting: Future[tuple[list[Outcome | None], float]],
+        writes: bool,
+        summary: RunSummary,
+        *,
+        collect: bool,
+    ) -> None:
+        """One chunk's outcomes, once all its writes have answered, into `upload.results` and its table's
+        tally; the table ends with its last chunk."""
+        work, tally = chunk.work, chunk.work.tally
+        outcomes, throttle = acting.result()
+        record_outcomes(self.con, run_id, [o for o in outcomes if o is not None])
+        for item, outcome in zip(judged, outcomes, strict=True):
+            if outcome is None:  # done before, and Dataverse still holds its values
+                tally.already_done += 1
+                continue
+            tally.by_decision[item.decision] += 1
+            tally.by_status[outcome.status] += 1
+            if collect:
+                work.plan_rows.append(_plan_row(item))
+        tally.throttle_wait_s += throttle
+        if judged:
+            live = self._live_status(run_id, writes)
+            if live is not None:
+                live.chunk(work.contract.table, outcomes)
+            sent = sum(1 for o in outcomes if o is not None and o.method and o.method != WriteMethod.NOT_SENT)
+            self.progress.advance(work.contract.table, len(judged), throttle, sent)
+        if chunk.last:
+            if writes:
+                drop_stale_intents(self.con, work.contract.table, run_id)
+            tally.seconds = time.monotonic() - work.started
+            self.progress.end_table(work.contract.table)
+            summary.tables.append(tally)
 
     def _environment_id(self, run_id: str) -> str:
         """The identity of the environment "done" is recorded for: WhoAmI's OrganizationId (an environment
@@ -456,9 +568,8 @@ class Runner:
             self._live = LiveStatus(status_path(db_path), run_id, self.client.environment_url, writes)
         return self._live
 
-    def _judge(
-        self, preparer: RowPreparer, chunk: list[TargetRow], select: list[str], rules: list[UniqueRule]
-    ) -> list[Judged]:
+    def _judge(self, judging: _Judging, chunk: list[TargetRow]) -> list[Judged]:
+        preparer, select, rules = judging.preparer, judging.select, judging.rules
         if self.identification is not None:  # rows without a record id, by the --match columns
             self.identification.attach(preparer)
         prepared = [preparer.prepare(row) for row in chunk]
@@ -493,8 +604,8 @@ class Runner:
         if not rules or not rows:
             return
         entity = preparer.entity
-        collisions = find_collisions(
-            self.client, entity.entity_set_name, entity.primary_id_attribute, rules, rows, preparer.notes
+        collisions = self._find_collisions(
+            entity.entity_set_name, entity.primary_id_attribute, rules, rows, preparer.notes
         )
         for item in updates:
             collision = collisions.get(str(item.prepared.record_id))
@@ -505,6 +616,34 @@ class Runner:
                 f"{collision.rule.describe(collision.values)} is already used by {entity.logical_name} "
                 f"{collision.other_id}; the update would fail (or link two records to one party): not sent"
             )
+
+    def _find_collisions(
+        self,
+        entity_set: str,
+        id_column: str,
+        rules: list[UniqueRule],
+        rows: list[tuple[str, dict[str, Any], set[str]]],
+        notes: list[str],
+    ) -> dict[str, Collision]:
+        """`find_collisions` over parts of the rows, READ_PARALLELISM queries in flight (one after the other,
+        a chunk's checks took longer than its writes, and the pipeline waited for them at each table's
+        start). Each part holds whole queries' worth of rows, so the number of queries stays the same; a
+        record's rules are still checked in their order, within its part."""
+        per_part = ROWS_PER_QUERY * max(1, math.ceil(len(rows) / (ROWS_PER_QUERY * READ_PARALLELISM)))
+        parts = [rows[start : start + per_part] for start in range(0, len(rows), per_part)]
+        part_notes: list[list[str]] = [list(notes) for _ in parts]
+        found: dict[str, Collision] = {}
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="p2c-unique") as pool:
+            checks = [
+                pool.submit(find_collisions, self.client, entity_set, id_column, rules, part, part_note)
+                for part, part_note in zip(parts, part_notes, strict=True)
+            ]
+            for check in checks:
+                found.update(check.result())
+        for note in (n for part_note in part_notes for n in part_note):
+            if note not in notes:
+                notes.append(note)
+        return found
 
     def _read_current(self, preparer: RowPreparer, ids: list[str], select: list[str]) -> dict[str, Any]:
         """The current records, `ids_per_query` ids per request, several requests in flight (a chunk's reads
