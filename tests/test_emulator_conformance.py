@@ -137,3 +137,35 @@ def test_a_column_not_valid_for_update_is_refused(
     assert "not valid for update" in response.json()["error"]["message"] or "read-only" in response.json()[
         "error"
     ]["message"]
+
+
+# --- 2. UpdateMultiple on the six tables, metadata ------------------------------------------------------
+
+SIX_TABLES = ["account", "contact", "quote", "quotedetail", "salesorder", "salesorderdetail"]
+
+
+@pytest.mark.parametrize("table", SIX_TABLES)
+def test_sdkmessagefilters_list_updatemultiple_on_the_six_tables(
+    api: requests.Session, emulator: RunningEmulator, table: str
+) -> None:
+    """ref: record-state.md §6 "UpdateMultiple is listed on all six tables, account and contact included";
+    the check is the documented sdkmessagefilters query (bulk-operations.md, "Availability with standard
+    tables")."""
+    query = (
+        "sdkmessagefilters?$select=sdkmessagefilterid&$filter=sdkmessageid/name eq @message and "
+        f"primaryobjecttypecode eq @table&@message='UpdateMultiple'&@table='{table}'"
+    )
+    response = api.get(emulator.service_root + query)
+    assert response.status_code == 200
+    assert response.json()["value"]
+
+
+def test_updatemultiple_updates_accounts(api: requests.Session, emulator: RunningEmulator) -> None:
+    """ref: record-state.md §6 (account lists UpdateMultiple); dataverse-web-api.md §3.1 (Targets with the
+    primary key and @odata.type, 204)."""
+    target = {"@odata.type": "Microsoft.Dynamics.CRM.account", "accountid": ACCOUNT, "telephone1": "555-0100"}
+    response = api.post(
+        emulator.service_root + "accounts/Microsoft.Dynamics.CRM.UpdateMultiple", json={"Targets": [target]}
+    )
+    assert response.status_code == 204, response.text
+    assert api.get(emulator.service_root + f"accounts({ACCOUNT})").json()["telephone1"] == "555-0100"

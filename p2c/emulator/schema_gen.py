@@ -30,6 +30,7 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent / "schema.json"
 WEB_API = "dataverse-web-api.md"
 TARGET = "dualwrite-target-schema.md"
 IDENTITY = "initialization-identity.md"
+RECORD_STATE = "record-state.md"
 P2C_COLUMNS = "p2c-solution-columns.csv"
 
 # Dataverse's own ceiling for a single line of text; used where the reference gives no MaxLength.
@@ -247,11 +248,10 @@ NOTE_TZ_INDEPENDENT = (
     "TimeZoneIndependent behaviour is exposed as Edm.DateTimeOffset (reference §2.5): a date or a date-time"
 )
 F_QUOTATIONNUMBER = Fact(TARGET, "`msdyn_quotationnumber`(20)")
-F_BULK = Fact(
-    WEB_API,
-    '"not all the core Dataverse tables support them, such as Account or Contact". But the Microsoft '
-    "Python SDK README",
-    "UNCONFIRMED",
+F_BULK_SIX = Fact(
+    RECORD_STATE,
+    "UpdateMultiple is listed on all six tables, account and contact included (**CONFIRMED**, generated table "
+    "references).",
 )
 F_BULK_SALES = Fact(
     WEB_API,
@@ -575,8 +575,8 @@ def _base_tables() -> dict[str, TableSpec]:
             "accountid",
             "name",
             F_COMPANY,
-            [],
-            F_BULK,
+            bulk_all,
+            F_BULK_SIX,
             columns={
                 "accountnumber": str_("string", 20, fact=F_ACCOUNTNUMBER),
                 "customertypecode": str_("choice", fact=F_CUSTOMERTYPE),
@@ -622,8 +622,8 @@ def _base_tables() -> dict[str, TableSpec]:
             "contactid",
             "fullname",
             F_COMPANY,
-            [],
-            F_BULK,
+            bulk_all,
+            F_BULK_SIX,
             columns={
                 "msdyn_contactnumber": str_("string", fact=F_CONTACTNUMBER),
                 "msdyn_contactpersonid": str_("string", fact=F_CONTACTPERSONID),
@@ -1155,7 +1155,8 @@ def build(reference: Reference) -> dict[str, Any]:
             "skip nulls; derived), and string key values compare case-insensitively like Dataverse's "
             "collation.",
             "bulk_messages lists the tables whose sdkmessagefilters answer CreateMultiple/UpdateMultiple; "
-            "account and contact follow the Microsoft Learn statement that they do not support them.",
+            "account and contact take them too (record-state.md §6: the current table references list "
+            "UpdateMultiple on all six tables, superseding the older Learn statement).",
         ],
         "tables": out_tables,
     }
