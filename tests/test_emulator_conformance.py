@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,7 +35,9 @@ def api(emulator: RunningEmulator) -> requests.Session:
     return api_session(emulator)
 
 
-def patch(api: requests.Session, emulator: RunningEmulator, path: str, body: dict[str, Any]) -> requests.Response:
+def patch(
+    api: requests.Session, emulator: RunningEmulator, path: str, body: dict[str, Any]
+) -> requests.Response:
     return api.patch(emulator.service_root + path, data=json.dumps(body), headers={"If-Match": "*"})
 
 
@@ -51,9 +52,13 @@ def test_no_column_is_left_untyped() -> None:
     """ref: dualwrite-target-schema.md and dualwrite-maps/*.json; every column has a Dataverse type, none
     is 'any' (unchecked)."""
     schema = load_schema()
-    untyped = [f"{t.logical_name}.{c.name}" for t in schema.tables.values() for c in t.columns.values()
-               if c.type not in {"string", "memo", "integer", "decimal", "money", "boolean", "datetime",
-                                 "dateonly", "choice"}]
+    untyped = [
+        f"{t.logical_name}.{c.name}"
+        for t in schema.tables.values()
+        for c in t.columns.values()
+        if c.type
+        not in {"string", "memo", "integer", "decimal", "money", "boolean", "datetime", "dateonly", "choice"}
+    ]
     assert untyped == []
 
 
@@ -111,11 +116,14 @@ def test_a_date_before_1753_is_refused(api: requests.Session, emulator: RunningE
 
 
 def test_control_characters_in_text_are_refused(api: requests.Session, emulator: RunningEmulator) -> None:
-    """ref: dataverse-web-api.md §2.5 "Text values cannot contain some characters (InvalidCharactersInField)"."""
+    """ref: dataverse-web-api.md §2.5 "Text values cannot contain some characters
+    (InvalidCharactersInField)"."""
     response = patch(api, emulator, f"quotes({QUOTE})", {"billto_city": "Oslo\x00"})
     assert response.status_code == 400
     assert "invalid characters" in response.json()["error"]["message"]
-    assert patch(api, emulator, f"quotes({QUOTE})", {"description": "line 1\r\nline 2\tend"}).status_code == 204
+    assert (
+        patch(api, emulator, f"quotes({QUOTE})", {"description": "line 1\r\nline 2\tend"}).status_code == 204
+    )
 
 
 @pytest.mark.parametrize(
@@ -124,7 +132,10 @@ def test_control_characters_in_text_are_refused(api: requests.Session, emulator:
         (f"quotes({QUOTE})", {"quotenumber": "QUO-NEW"}),
         (f"quotes({QUOTE})", {"totalamount": 10}),
         (f"salesorders({ORDER})", {"totalamount": 10}),
-        (f"salesorders({ORDER})", {"transactioncurrencyid@odata.bind": "/transactioncurrencies(isocurrencycode='USD')"}),
+        (
+            f"salesorders({ORDER})",
+            {"transactioncurrencyid@odata.bind": "/transactioncurrencies(isocurrencycode='USD')"},
+        ),
     ],
 )
 def test_a_column_not_valid_for_update_is_refused(
@@ -134,9 +145,10 @@ def test_a_column_not_valid_for_update_is_refused(
     salesorder table reference); the code 0x80040203 is the emulator's choice (docs/emulator.md)."""
     response = patch(api, emulator, path, body)
     assert response.status_code == 400, response.text
-    assert "not valid for update" in response.json()["error"]["message"] or "read-only" in response.json()[
-        "error"
-    ]["message"]
+    assert (
+        "not valid for update" in response.json()["error"]["message"]
+        or "read-only" in response.json()["error"]["message"]
+    )
 
 
 # --- 2. UpdateMultiple on the six tables, metadata ------------------------------------------------------
@@ -169,3 +181,38 @@ def test_updatemultiple_updates_accounts(api: requests.Session, emulator: Runnin
     )
     assert response.status_code == 204, response.text
     assert api.get(emulator.service_root + f"accounts({ACCOUNT})").json()["telephone1"] == "555-0100"
+
+
+def test_picklist_cast_answers_choice_columns_with_their_option_set(
+    api: requests.Session, emulator: RunningEmulator
+) -> None:
+    """ref: dataverse-web-api.md §7 (the Python SDK reads choice labels with
+    `EntityDefinitions(LogicalName='x')/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata
+    ?$select=LogicalName&$expand=OptionSet($select=Options)`, microsoft/PowerPlatform-DataverseClient-Python
+    _odata.py)."""
+    response = api.get(
+        emulator.service_root + "EntityDefinitions(LogicalName='salesorder')/Attributes/"
+        "Microsoft.Dynamics.CRM.PicklistAttributeMetadata"
+        "?$select=LogicalName&$expand=OptionSet($select=Options)"
+    )
+    assert response.status_code == 200, response.text
+    by_name = {item["LogicalName"]: item for item in response.json()["value"]}
+    options = {
+        o["Value"]: o["Label"]["LocalizedLabels"][0]["Label"]
+        for o in by_name["msdyn_ordertype"]["OptionSet"]["Options"]
+    }
+    assert options[192350000] == "Item based"
+    assert "name" not in by_name  # only choice columns
+
+
+def test_attribute_metadata_states_ranges_and_validity(
+    api: requests.Session, emulator: RunningEmulator
+) -> None:
+    """ref: dataverse-web-api.md §7.2 (EntityDefinitions(...)/Attributes); MinValue/MaxValue and
+    IsValidForUpdate as schema.json types them."""
+    response = api.get(emulator.service_root + "EntityDefinitions(LogicalName='salesorder')/Attributes")
+    assert response.status_code == 200, response.text
+    by_name = {item["LogicalName"]: item for item in response.json()["value"]}
+    assert by_name["freightamount"]["MinValue"] == 0
+    assert by_name["totalamount"]["IsValidForUpdate"] is False
+    assert by_name["transactioncurrencyid"]["IsValidForUpdate"] is False

@@ -281,7 +281,11 @@ class Records:
             raise wrong_type()
         elif kind not in ("datetime", "dateonly"):
             raise wrong_type()  # a type the emulator does not know: refuse rather than store unchecked
-        if kind in ("datetime", "dateonly") and isinstance(column.minimum, str) and value[:10] < column.minimum:
+        if (
+            kind in ("datetime", "dateonly")
+            and isinstance(column.minimum, str)
+            and value[:10] < column.minimum
+        ):
             raise invalid(
                 f"The value '{value}' of '{column.name}' on record of type '{table.logical_name}' is before "
                 f"the minimum date and time value {column.minimum}."

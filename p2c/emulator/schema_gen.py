@@ -250,8 +250,8 @@ NOTE_TZ_INDEPENDENT = (
 F_QUOTATIONNUMBER = Fact(TARGET, "`msdyn_quotationnumber`(20)")
 F_BULK_SIX = Fact(
     RECORD_STATE,
-    "UpdateMultiple is listed on all six tables, account and contact included (**CONFIRMED**, generated table "
-    "references).",
+    "UpdateMultiple is listed on all six tables, account and contact included (**CONFIRMED**, "
+    "generated table references).",
 )
 F_BULK_SALES = Fact(
     WEB_API,
@@ -290,7 +290,9 @@ NUMERIC_RANGES.update({"integer": INTEGER_RANGE, "decimal": DECIMAL_RANGE, "mone
 # The documented minimum of every date and time column (reference §2.5 "Minimum value: 1/1/1753").
 F_DATE_MINIMUM = Fact(WEB_API, "Minimum value: 1/1/1753 12:00 AM.")
 DATE_MINIMUM = "1753-01-01"
-F_INVALID_CHARACTERS = Fact(WEB_API, "Text values cannot contain some characters (`InvalidCharactersInField`)")
+F_INVALID_CHARACTERS = Fact(
+    WEB_API, "Text values cannot contain some characters (`InvalidCharactersInField`)"
+)
 
 NOTE_DERIVED = (
     "UNCONFIRMED: the reference names the column (dual-write map) but not its type; typed from the "
@@ -1033,7 +1035,14 @@ def build(reference: Reference) -> dict[str, Any]:
         )
     for name in ("salesorder", "quote"):
         merged = dict(tables[name].columns["msdyn_ordertype"].options or {})
-        merged.update({k: v for k, v in _options_from_fact(F_ORDERTYPE).items() if k not in merged})
+        # a documented label replaces the placeholder a map's default value left
+        merged.update(
+            {
+                k: v
+                for k, v in _options_from_fact(F_ORDERTYPE).items()
+                if merged.get(k, "(map default)") == "(map default)"
+            }
+        )
         tables[name].columns["msdyn_ordertype"].options = dict(
             sorted(merged.items(), key=lambda i: int(i[0]))
         )
@@ -1043,7 +1052,14 @@ def build(reference: Reference) -> dict[str, Any]:
             f"{P2C_COLUMNS}: account.accountnumber is nvarchar({p2c_length}), schema says 20"
         )
 
-    facts_used: list[Fact] = [F_DATE_MINIMUM, F_INVALID_CHARACTERS, F_P2C_INDEX, F_ACCOUNT_KEYNAME, F_COMPANY_READONLY, F_ENTITY_SETS]
+    facts_used: list[Fact] = [
+        F_DATE_MINIMUM,
+        F_INVALID_CHARACTERS,
+        F_P2C_INDEX,
+        F_ACCOUNT_KEYNAME,
+        F_COMPANY_READONLY,
+        F_ENTITY_SETS,
+    ]
     out_tables: dict[str, Any] = {}
     for name in sorted(tables):
         table = tables[name]
