@@ -385,10 +385,10 @@ def test_create_and_upsert_multiple(api: requests.Session, emulator: RunningEmul
     assert untyped.status_code == 400
 
 
-def test_account_does_not_take_bulk_messages(api: requests.Session, emulator: RunningEmulator) -> None:
+def test_a_table_without_bulk_messages_refuses_them(api: requests.Session, emulator: RunningEmulator) -> None:
     response = api.post(
-        url(emulator, "accounts/Microsoft.Dynamics.CRM.CreateMultiple"),
-        json={"Targets": [{"@odata.type": "Microsoft.Dynamics.CRM.account", "name": "x"}]},
+        url(emulator, "pricelevels/Microsoft.Dynamics.CRM.CreateMultiple"),
+        json={"Targets": [{"@odata.type": "Microsoft.Dynamics.CRM.pricelevel", "name": "x"}]},
     )
     assert response.status_code == 400
 
@@ -408,7 +408,7 @@ def test_sdkmessagefilters_answer_per_schema(api: requests.Session, emulator: Ru
 
     assert supported("UpdateMultiple", "salesorderdetail")
     assert supported("CreateMultiple", "quote")
-    assert not supported("CreateMultiple", "account")
+    assert supported("UpdateMultiple", "account")
     assert not supported("UpsertMultiple", "salesorder")  # never listed (reference §3.1)
     assert supported("Update", "account")
 

@@ -40,5 +40,6 @@ def test_schema_holds_the_documented_facts() -> None:
     assert schema.tables["salesorder"].navigations["msdyn_Company"].target == "cdm_company"
     assert "msdyn_company" not in schema.tables["salesorder"].navigations
     assert 192350015 in schema.tables["salesorder"].columns["msdyn_language"].options
-    assert not schema.tables["account"].bulk_messages
+    assert "UpdateMultiple" in schema.tables["account"].bulk_messages
+    assert not schema.tables["pricelevel"].bulk_messages
     assert schema.options == {"p2c_account_number_index": False, "company_read_only": False}

@@ -47,8 +47,10 @@ API_PREFIX = "/api/data/v9.2/"
 DEFAULT_PAGE_SIZE = 5000
 BULK = re.compile(r"^(\w+)/Microsoft\.Dynamics\.CRM\.(CreateMultiple|UpdateMultiple|UpsertMultiple)$")
 ENTITY = re.compile(r"^(\w+)(?:\((.*)\))?$")
+PICKLIST_CAST = "Microsoft.Dynamics.CRM.PicklistAttributeMetadata"
 DEFINITION = re.compile(
-    r"^EntityDefinitions\(LogicalName='(\w+)'\)(?:/(Keys|ManyToOneRelationships|Attributes))?$"
+    r"^EntityDefinitions\(LogicalName='(\w+)'\)"
+    r"(?:/(Keys|ManyToOneRelationships|Attributes/Microsoft\.Dynamics\.CRM\.PicklistAttributeMetadata|Attributes))?$"
 )
 
 
@@ -548,6 +550,29 @@ class EmulatorApp:
             rows = metadata.keys(table, extra)
         elif part == "ManyToOneRelationships":
             rows = metadata.many_to_one(table, self.schema)
+        elif part is not None and part.endswith("PicklistAttributeMetadata"):
+            # The documented cast (Microsoft's Python SDK reads choice labels this way): the choice columns
+            # with their OptionSet. `$expand=OptionSet(...)` is always answered with the whole OptionSet.
+            picklists = metadata.picklists(table)
+            select = [s for s in (query.get("$select") or "").split(",") if s]
+            expand = query.get("$expand") or ""
+            if expand and not expand.startswith("OptionSet"):
+                raise ApiError(400, "0x80060888", f"Could not find a property named '{expand}' to expand.")
+            shaped = [
+                {
+                    "MetadataId": row["MetadataId"],
+                    **{k: v for k, v in row.items() if not select or k in select},
+                    **({"OptionSet": row["OptionSet"]} if expand else {}),
+                }
+                for row in picklists
+            ]
+            return ApiResult.json(
+                200,
+                {
+                    "@odata.context": f"{context}/Attributes/{PICKLIST_CAST}",
+                    "value": shaped,
+                },
+            )
         else:
             rows = metadata.attributes(table)
         return self._virtual_collection(f"EntityDefinitions('{logical_name}')/{part}", rows, query, ctx)

@@ -21,7 +21,6 @@ ATTRIBUTE_TYPES = {
     "datetime": "DateTime",
     "dateonly": "DateTime",
     "choice": "Picklist",
-    "any": "String",
 }
 
 
@@ -94,6 +93,10 @@ def attributes(table: Table) -> list[dict[str, Any]]:
         }
         if column.max_length is not None:
             entry["MaxLength"] = column.max_length
+        if isinstance(column.minimum, int | float):
+            entry["MinValue"] = column.minimum
+        if isinstance(column.maximum, int | float):
+            entry["MaxValue"] = column.maximum
         if column.options:
             entry["OptionValues"] = sorted(column.options)
         out.append(entry)
@@ -104,10 +107,36 @@ def attributes(table: Table) -> list[dict[str, Any]]:
                 "AttributeType": "Customer" if len(targets) > 1 else "Lookup",
                 "Targets": sorted(targets),
                 "IsValidForCreate": True,
-                "IsValidForUpdate": True,
+                "IsValidForUpdate": attribute not in table.fixed_lookups,
             }
         )
     return out
+
+
+def _label(text: str) -> dict[str, Any]:
+    localized = {"Label": text, "LanguageCode": 1033}
+    return {"LocalizedLabels": [localized], "UserLocalizedLabel": localized}
+
+
+def picklists(table: Table) -> list[dict[str, Any]]:
+    """`Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata`: each choice column and its OptionSet,
+    labelled as schema.json labels it (English, 1033)."""
+    return [
+        {
+            "@odata.type": "#Microsoft.Dynamics.CRM.PicklistAttributeMetadata",
+            "MetadataId": metadata_id("attribute", table.logical_name, column.name),
+            "LogicalName": column.name,
+            "AttributeType": "Picklist",
+            "OptionSet": {
+                "MetadataId": metadata_id("optionset", table.logical_name, column.name),
+                "Options": [
+                    {"Value": value, "Label": _label(label)} for value, label in sorted(column.option_labels)
+                ],
+            },
+        }
+        for column in table.columns.values()
+        if column.type == "choice"
+    ]
 
 
 def sdk_message_filters(schema: Schema) -> list[dict[str, Any]]:

@@ -36,6 +36,13 @@ from p2c.emulator.store import KeyConflict, Row, Txn
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?(Z|[+-]\d{2}:\d{2})?)?$")
+# Control characters other than tab, line feed and carriage return: Dataverse refuses them in text
+# (InvalidCharactersInField, reference §2.5).
+INVALID_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# The reference documents 0x80044331 ("A validation error occurred.") only for a string too long. For a
+# number out of range, a date before 1753 and invalid characters it gives no code: the emulator's choice
+# is the same 400 0x80044331 (clients must treat any 400 validation error alike). UNCONFIRMED.
+VALIDATION_ERROR = "0x80044331"
 SYSTEM_COLUMNS = ("versionnumber", "createdon", "modifiedon")
 P2C_ACCOUNT_NUMBER_KEY = Key("msdynce_AccountNumber", ("accountnumber",))
 EDM_TYPES = {
@@ -214,6 +221,15 @@ class Records:
             return None
         kind = column.type
 
+        def invalid(detail: str) -> ApiError:
+            return ApiError(400, VALIDATION_ERROR, f"A validation error occurred.  {detail}")
+
+        def out_of_range() -> ApiError:
+            return invalid(
+                f"The value {value} of '{column.name}' on record of type '{table.logical_name}' is outside "
+                f"the valid range. Accepted range: {column.minimum} to {column.maximum}."
+            )
+
         def wrong_type() -> ApiError:
             return payload_error(
                 table.entity_set,
@@ -232,9 +248,16 @@ class Records:
                     f"'{table.logical_name}' entity exceeded the maximum allowed length of "
                     f"'{column.max_length}'.",
                 )
+            if INVALID_TEXT.search(value):
+                raise invalid(
+                    f"The '{column.name}' attribute of the '{table.logical_name}' entity contains invalid "
+                    "characters (InvalidCharactersInField)."
+                )
         elif kind in ("integer", "choice"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise wrong_type()
+            if kind == "integer" and not _within(value, column):
+                raise out_of_range()
             if kind == "choice" and value not in column.options:
                 accepted = ",".join(str(v) for v in sorted(column.options))
                 raise ApiError(
@@ -246,16 +269,27 @@ class Records:
         elif kind in ("decimal", "money"):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise wrong_type()
+            if not _within(value, column):
+                raise out_of_range()
         elif kind == "boolean":
             if not isinstance(value, bool):
                 raise wrong_type()
         elif kind == "datetime":
             if not isinstance(value, str) or not DATETIME.match(value) or ("Z" in value and "+" in value):
                 raise wrong_type()
-        elif (kind == "dateonly" and (not isinstance(value, str) or not DATE.match(value))) or (
-            kind == "any" and isinstance(value, dict | list)
-        ):
+        elif kind == "dateonly" and (not isinstance(value, str) or not DATE.match(value)):
             raise wrong_type()
+        elif kind not in ("datetime", "dateonly"):
+            raise wrong_type()  # a type the emulator does not know: refuse rather than store unchecked
+        if (
+            kind in ("datetime", "dateonly")
+            and isinstance(column.minimum, str)
+            and value[:10] < column.minimum
+        ):
+            raise invalid(
+                f"The value '{value}' of '{column.name}' on record of type '{table.logical_name}' is before "
+                f"the minimum date and time value {column.minimum}."
+            )
         return value
 
     def _resolve_bind(
@@ -294,6 +328,13 @@ class Records:
                 navigation = name[: -len("@odata.bind")]
                 resolved = self._resolve_bind(txn, ctx, table, navigation, value)
                 attribute = table.navigations[navigation].attribute
+                if not creating and attribute in table.fixed_lookups:
+                    # Not valid for update (schema.json says why it is UNCONFIRMED); same code as columns.
+                    raise ApiError(
+                        400,
+                        "0x80040203",
+                        f"The '{attribute}' attribute is not valid for update on '{table.logical_name}'.",
+                    )
                 if attribute in bound_attributes:
                     raise payload_error(
                         table.entity_set,
@@ -584,3 +625,10 @@ class Records:
             )
             self._property_names[table.logical_name] = names
         return names
+
+
+def _within(value: float, column: Column) -> bool:
+    low, high = column.minimum, column.maximum
+    return not (isinstance(low, int | float) and value < low) and not (
+        isinstance(high, int | float) and value > high
+    )

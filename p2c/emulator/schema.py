@@ -18,11 +18,14 @@ SCHEMA_FILE = Path(__file__).resolve().parent / "schema.json"
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: str  # string memo integer decimal money boolean datetime dateonly choice any
+    type: str  # string memo integer decimal money boolean datetime dateonly choice
     max_length: int | None
     options: frozenset[int]
-    read_only: bool
-    updatable: bool
+    read_only: bool  # IsValidForCreate and IsValidForUpdate both False (e.g. calculated totals)
+    updatable: bool  # IsValidForUpdate
+    minimum: float | str | None = None  # a number, or the earliest date (ISO) of a date column
+    maximum: float | None = None
+    option_labels: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Table:
     lookups: dict[str, dict[str, str]]  # lookup attribute -> {target table: navigation name}
     keys: list[Key]
     navigations: dict[str, Navigation] = field(default_factory=dict)
+    fixed_lookups: frozenset[str] = frozenset()  # lookups not valid for update
 
     def is_lookup(self, name: str) -> bool:
         return name in self.lookups
@@ -75,8 +79,11 @@ def _parse(document: dict[str, Any]) -> Schema:
                 type=spec["type"],
                 max_length=spec.get("max_length"),
                 options=frozenset(int(v) for v in spec.get("options", {})),
-                read_only=bool(spec.get("read_only", False)),
-                updatable=bool(spec.get("updatable", True)),
+                read_only=not spec.get("valid_for_create", True),
+                updatable=bool(spec.get("valid_for_update", True)),
+                minimum=spec.get("minimum"),
+                maximum=spec.get("maximum"),
+                option_labels=tuple((int(v), str(label)) for v, label in spec.get("options", {}).items()),
             )
             for column_name, spec in raw["columns"].items()
         }
@@ -90,6 +97,9 @@ def _parse(document: dict[str, Any]) -> Schema:
             columns=columns,
             lookups=lookups,
             keys=[Key(k["name"], tuple(k["attributes"])) for k in raw["keys"]],
+            fixed_lookups=frozenset(
+                name for name, spec in raw["lookups"].items() if not spec.get("valid_for_update", True)
+            ),
         )
         for attribute, targets in lookups.items():
             for target, navigation in targets.items():

@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent / "schema.json"
 WEB_API = "dataverse-web-api.md"
 TARGET = "dualwrite-target-schema.md"
 IDENTITY = "initialization-identity.md"
+RECORD_STATE = "record-state.md"
 P2C_COLUMNS = "p2c-solution-columns.csv"
 
 # Dataverse's own ceiling for a single line of text; used where the reference gives no MaxLength.
@@ -65,6 +66,9 @@ class ColumnSpec:
     updatable: bool = True
     fact: Fact = STANDARD
     note: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    unconfirmed: bool = False  # the type/limits are not stated by the reference: derived, see `note`
 
 
 @dataclass
@@ -74,6 +78,8 @@ class LookupSpec:
     targets: dict[str, str]
     fact: Fact = STANDARD
     note: str | None = None
+    updatable: bool = True
+    update_note: str | None = None
 
 
 @dataclass
@@ -242,11 +248,10 @@ NOTE_TZ_INDEPENDENT = (
     "TimeZoneIndependent behaviour is exposed as Edm.DateTimeOffset (reference §2.5): a date or a date-time"
 )
 F_QUOTATIONNUMBER = Fact(TARGET, "`msdyn_quotationnumber`(20)")
-F_BULK = Fact(
-    WEB_API,
-    '"not all the core Dataverse tables support them, such as Account or Contact". But the Microsoft '
-    "Python SDK README",
-    "UNCONFIRMED",
+F_BULK_SIX = Fact(
+    RECORD_STATE,
+    "UpdateMultiple is listed on all six tables, account and contact included (**CONFIRMED**, "
+    "generated table references).",
 )
 F_BULK_SALES = Fact(
     WEB_API,
@@ -260,10 +265,114 @@ F_COMPANY_READONLY = Fact(
 F_INVOICE = Fact(TARGET, "These flow from F&O to CE only and are **not initialized** (S1).")
 F_ENTITY_SETS = Fact(TARGET, "| `msdyn_company` | `cdm_companies` | `cdm_companycode`.")
 
+MEMO_DEFAULT_MAX = 2000
+NOTE_DEFAULT_MEMO = (
+    "no MaxLength in the reference: the emulator uses 2,000, the MaxLength of the standard Dataverse "
+    "`description` columns (UNCONFIRMED for this column)"
+)
+NUMERIC_RANGES: dict[str, tuple[float, float]] = {}  # filled below, once the ranges are defined
+
 NOTE_DEFAULT_LENGTH = (
     "no MaxLength in the reference: the emulator allows Dataverse's single-line maximum of "
     f"{DEFAULT_STRING_MAX}"
 )
+
+# Platform ranges of the numeric types (Dataverse column-type limits; not in the reference notes, so
+# labelled "standard"): a Whole Number is a 32-bit integer, a Decimal +-100,000,000,000, Money
+# +-922,337,203,685,477.
+INTEGER_RANGE = (-2147483648, 2147483647)
+DECIMAL_RANGE = (-100000000000, 100000000000)
+MONEY_RANGE = (-922337203685477, 922337203685477)
+# Sales' amount columns (discount, freight, tax, totals) take 0 .. 1,000,000,000,000 in the table
+# reference of quote/salesorder/invoice; the shared reference does not state it: UNCONFIRMED.
+SALES_AMOUNT_RANGE = (0, 1000000000000)
+NUMERIC_RANGES.update({"integer": INTEGER_RANGE, "decimal": DECIMAL_RANGE, "money": MONEY_RANGE})
+# The documented minimum of every date and time column (reference §2.5 "Minimum value: 1/1/1753").
+F_DATE_MINIMUM = Fact(WEB_API, "Minimum value: 1/1/1753 12:00 AM.")
+DATE_MINIMUM = "1753-01-01"
+F_INVALID_CHARACTERS = Fact(
+    WEB_API, "Text values cannot contain some characters (`InvalidCharactersInField`)"
+)
+
+NOTE_DERIVED = (
+    "UNCONFIRMED: the reference names the column (dual-write map) but not its type; typed from the "
+    "standard Dataverse/Sales column of that name or its F&O counterpart"
+)
+
+
+def _derived(kind: str, max_length: int | None = None, **extra: Any) -> ColumnSpec:
+    return ColumnSpec(kind, max_length, unconfirmed=True, note=NOTE_DERIVED, **extra)
+
+
+def _amount() -> ColumnSpec:
+    low, high = SALES_AMOUNT_RANGE
+    return _derived("money", minimum=low, maximum=high)
+
+
+# Columns the dual-write maps name without a type. Keyed by column name (the same name has the same type
+# on quote, salesorder, invoice, account and contact). Address lengths are the standard Dataverse address
+# columns' (line 250, city 80, state 50, postal code 20, country 80).
+DERIVED_COLUMNS: dict[str, ColumnSpec] = {
+    "billto_city": _derived("string", 80),
+    "billto_country": _derived("string", 80),
+    "billto_line1": _derived("string", 250),
+    "billto_line2": _derived("string", 250),
+    "billto_postalcode": _derived("string", 20),
+    "billto_stateorprovince": _derived("string", 50),
+    "shipto_city": _derived("string", 80),
+    "shipto_line1": _derived("string", 250),
+    "shipto_line2": _derived("string", 250),
+    "shipto_postalcode": _derived("string", 20),
+    "shipto_stateorprovince": _derived("string", 50),
+    "emailaddress": _derived("string", 100),
+    "description": _derived("memo", 2000),
+    "discountamount": _amount(),
+    "freightamount": _amount(),
+    "totaltax": _amount(),
+    "msdyn_totalamount": _amount(),
+    "msdyn_totaltax": _amount(),
+    "msdyn_totaldiscountamount": _amount(),
+    "msdyn_totaldiscountpercentage": _derived("decimal", minimum=0, maximum=100),
+    "msdyn_deliveryaddresslatitude": _derived("decimal", minimum=-90, maximum=90),
+    "msdyn_invoiceaddresslatitude": _derived("decimal", minimum=-90, maximum=90),
+    "msdyn_deliveryaddresslongitude": _derived("decimal", minimum=-180, maximum=180),
+    "msdyn_invoiceaddresslongitude": _derived("decimal", minimum=-180, maximum=180),
+    "msdyn_formatteddeliveryaddress": _derived("memo", 2000),
+    "msdyn_formattedinvoiceaddress": _derived("memo", 2000),
+    "msdyn_url": _derived("string", 255),
+    "msdyn_isocurrencycode": _derived("string", 3),
+    "msdyn_invoiceaddresscountryregionid": _derived("string", 10),
+    "msdyn_deliveryaddresscountyid": _derived("string", 10),
+    "msdyn_invoiceaddresscountyid": _derived("string", 10),
+    "msdyn_deliveryaddressdistrictname": _derived("string", 60),
+    "msdyn_invoiceaddressdistrictname": _derived("string", 60),
+    "msdyn_deliveryaddressdunsnumber": _derived("string", 9),
+    "msdyn_deliveryaddresslocationid": _derived("string", 20),
+    "msdyn_deliveryaddressname": _derived("string", 100),
+    "msdyn_deliveryaddressdescription": _derived("string", 60),
+    "msdyn_deliveryaddresspostbox": _derived("string", 20),
+    "msdyn_invoiceaddresspostbox": _derived("string", 20),
+    "msdyn_deliverybuildingcompliment": _derived("string", 60),
+    "msdyn_invoicebuildingcompliment": _derived("string", 60),
+    "msdyn_customerrequisitionnumber": _derived("string", 20),
+    "msdyn_customersreference": _derived("string", 60),
+    "msdyn_customersorderreference": _derived("string", 60),
+    "msdyn_salesquotationconfirmationdate": _derived("datetime"),
+    "msdyn_salesquotationexpirydate": _derived("datetime"),
+    "msdyn_salesquotationfollowupdate": _derived("datetime"),
+    "msdyn_confirmedreceiptdate": _derived("datetime"),
+    "msdyn_confirmedshippingdate": _derived("datetime"),
+    "msdyn_paymenttermsbasedate": _derived("datetime"),
+    "msdyn_invoicedate": _derived("datetime"),
+    "msdyn_invoicenumber": _derived("string", 100),
+    "msdyn_ledgervoucher": _derived("string", 20),
+    "msdyn_creditrating": _derived("string", 10),
+    "msdyn_identificationnumber": _derived("string", 50),
+    "msdyn_partycountry": _derived("string", 10),
+    "msdyn_partystateprovince": _derived("string", 10),
+    "msdyn_paymenttermsbasedays": _derived("integer", minimum=0, maximum=INTEGER_RANGE[1]),
+    "msdyn_taxexemptnumber": _derived("string", 20),
+}
 
 # Map JSON entity sets (and `destinationLookupFieldRelatedEntity`) -> the tables the emulator models.
 ENTITY_SET_TABLES = {
@@ -468,8 +577,8 @@ def _base_tables() -> dict[str, TableSpec]:
             "accountid",
             "name",
             F_COMPANY,
-            [],
-            F_BULK,
+            bulk_all,
+            F_BULK_SIX,
             columns={
                 "accountnumber": str_("string", 20, fact=F_ACCOUNTNUMBER),
                 "customertypecode": str_("choice", fact=F_CUSTOMERTYPE),
@@ -515,8 +624,8 @@ def _base_tables() -> dict[str, TableSpec]:
             "contactid",
             "fullname",
             F_COMPANY,
-            [],
-            F_BULK,
+            bulk_all,
+            F_BULK_SIX,
             columns={
                 "msdyn_contactnumber": str_("string", fact=F_CONTACTNUMBER),
                 "msdyn_contactpersonid": str_("string", fact=F_CONTACTPERSONID),
@@ -815,10 +924,21 @@ def _base_tables() -> dict[str, TableSpec]:
         tables[name].lookups["transactioncurrencyid"] = LookupSpec(
             {"transactioncurrency": "transactioncurrencyid"}, F_CURRENCY_KEY
         )
-        tables[name].columns.setdefault(
-            "creditlimit" if name == "account" else "description",
-            ColumnSpec("money" if name == "account" else "memo"),
+        tables[name].columns.setdefault("description", DERIVED_COLUMNS["description"])
+    tables["account"].columns.setdefault("creditlimit", ColumnSpec("money"))
+    # Sales calculates the totals (not valid for create or update); the quote number is set on create
+    # only. The shared reference does not state either: UNCONFIRMED, from Microsoft's quote/salesorder
+    # table reference (TotalAmount: IsValidForCreate/Update False; QuoteNumber: IsValidForUpdate False).
+    for name in ("salesorder", "quote", "invoice"):
+        tables[name].columns["totalamount"] = _derived(
+            "money", read_only=True, minimum=SALES_AMOUNT_RANGE[0], maximum=SALES_AMOUNT_RANGE[1]
         )
+    tables["quote"].columns["quotenumber"] = _derived("string", 100, updatable=False)
+    tables["salesorder"].lookups["transactioncurrencyid"].updatable = False
+    tables["salesorder"].lookups["transactioncurrencyid"].update_note = (
+        "UNCONFIRMED: not valid for update per Microsoft's salesorder table reference (a currency is chosen "
+        "when the order is created); the shared reference does not state it"
+    )
     return tables
 
 
@@ -882,9 +1002,13 @@ def _apply_maps(reference: Reference, tables: dict[str, TableSpec], notes: list[
                 existing = table.columns.get(field_path)
                 if existing is None:
                     if inferred is None:
-                        table.columns[field_path] = ColumnSpec(
-                            "any", fact=fact, note="type not stated in the reference: not validated"
-                        )
+                        derived = DERIVED_COLUMNS.get(field_path)
+                        if derived is None:
+                            raise ReferenceMismatch(
+                                f"{table_name}.{field_path} ({file_name}): no type in the reference and "
+                                "none derived: add it to DERIVED_COLUMNS"
+                            )
+                        table.columns[field_path] = replace(derived, fact=fact)
                     else:
                         kind, options = inferred
                         table.columns[field_path] = ColumnSpec(kind, options=options or None, fact=fact)
@@ -911,7 +1035,14 @@ def build(reference: Reference) -> dict[str, Any]:
         )
     for name in ("salesorder", "quote"):
         merged = dict(tables[name].columns["msdyn_ordertype"].options or {})
-        merged.update({k: v for k, v in _options_from_fact(F_ORDERTYPE).items() if k not in merged})
+        # a documented label replaces the placeholder a map's default value left
+        merged.update(
+            {
+                k: v
+                for k, v in _options_from_fact(F_ORDERTYPE).items()
+                if merged.get(k, "(map default)") == "(map default)"
+            }
+        )
         tables[name].columns["msdyn_ordertype"].options = dict(
             sorted(merged.items(), key=lambda i: int(i[0]))
         )
@@ -921,7 +1052,14 @@ def build(reference: Reference) -> dict[str, Any]:
             f"{P2C_COLUMNS}: account.accountnumber is nvarchar({p2c_length}), schema says 20"
         )
 
-    facts_used: list[Fact] = [F_P2C_INDEX, F_ACCOUNT_KEYNAME, F_COMPANY_READONLY, F_ENTITY_SETS]
+    facts_used: list[Fact] = [
+        F_DATE_MINIMUM,
+        F_INVALID_CHARACTERS,
+        F_P2C_INDEX,
+        F_ACCOUNT_KEYNAME,
+        F_COMPANY_READONLY,
+        F_ENTITY_SETS,
+    ]
     out_tables: dict[str, Any] = {}
     for name in sorted(tables):
         table = tables[name]
@@ -935,16 +1073,26 @@ def build(reference: Reference) -> dict[str, Any]:
             entry: dict[str, Any] = {"type": column.type}
             if column.type in ("string", "memo"):
                 entry["max_length"] = column.max_length or (
-                    DEFAULT_STRING_MAX if column.type == "string" else 100000
+                    DEFAULT_STRING_MAX if column.type == "string" else MEMO_DEFAULT_MAX
                 )
-                if column.max_length is None and column.type == "string":
-                    entry["max_length_note"] = NOTE_DEFAULT_LENGTH
+                if column.max_length is None:
+                    entry["max_length_note"] = (
+                        NOTE_DEFAULT_LENGTH if column.type == "string" else NOTE_DEFAULT_MEMO
+                    )
+                entry["invalid_characters"] = F_INVALID_CHARACTERS.cite()
+            if column.type in NUMERIC_RANGES:
+                low, high = NUMERIC_RANGES[column.type]
+                entry["minimum"] = low if column.minimum is None else column.minimum
+                entry["maximum"] = high if column.maximum is None else column.maximum
+            if column.type in ("datetime", "dateonly"):
+                entry["minimum"] = DATE_MINIMUM
+                entry["minimum_source"] = F_DATE_MINIMUM.cite()
             if column.options:
                 entry["options"] = column.options
-            if column.read_only:
-                entry["read_only"] = True
-            if not column.updatable:
-                entry["updatable"] = False
+            entry["valid_for_create"] = not column.read_only
+            entry["valid_for_update"] = not column.read_only and column.updatable
+            if column.unconfirmed:
+                entry["unconfirmed"] = True
             entry["source"] = column.fact.cite() if column.fact.file else "standard Dataverse column"
             if column.note:
                 entry["note"] = column.note
@@ -954,11 +1102,17 @@ def build(reference: Reference) -> dict[str, Any]:
             lookup = table.lookups[lookup_name]
             facts_used.append(lookup.fact)
             entry = {
+                "type": "lookup",
                 "targets": dict(sorted(lookup.targets.items())),
+                "valid_for_create": True,
+                "valid_for_update": lookup.updatable,
                 "source": lookup.fact.cite() if lookup.fact.file else "standard Dataverse lookup",
             }
             if lookup.note:
                 entry["note"] = lookup.note
+            if lookup.update_note:
+                entry["update_note"] = lookup.update_note
+                entry["unconfirmed"] = True
             lookups[lookup_name] = entry
         keys = []
         for key in table.keys:
@@ -1017,7 +1171,8 @@ def build(reference: Reference) -> dict[str, Any]:
             "skip nulls; derived), and string key values compare case-insensitively like Dataverse's "
             "collation.",
             "bulk_messages lists the tables whose sdkmessagefilters answer CreateMultiple/UpdateMultiple; "
-            "account and contact follow the Microsoft Learn statement that they do not support them.",
+            "account and contact take them too (record-state.md §6: the current table references list "
+            "UpdateMultiple on all six tables, superseding the older Learn statement).",
         ],
         "tables": out_tables,
     }
