@@ -349,11 +349,36 @@ def emulator(
         list[str] | None,
         typer.Option(help="CLIENT_ID=cert.pem: that user may also sign in with this certificate."),
     ] = None,
+    admin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="CLIENT_ID holding System Administrator: may update read-only quotes/orders (repeatable)."
+        ),
+    ] = None,
+    integration_user: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="CLIENT_ID with isintegrationuser: with --sop-integration, writes Submitted orders."
+        ),
+    ] = None,
+    sop_integration: Annotated[
+        bool, typer.Option(help="organization.issopintegrationenabled (sales-order-processing integration).")
+    ] = False,
+    read_only_error: Annotated[
+        str,
+        typer.Option(help="How a read-only record is refused: platform (0x8004022E) or plugin (0x80040265)."),
+    ] = "platform",
+    locked_fields: Annotated[
+        bool, typer.Option(help="An admin's update of a read-only record leaves its locked fields unchanged.")
+    ] = False,
+    inactive_read_only: Annotated[
+        bool, typer.Option(help="Inactive accounts/contacts refuse updates (0x80040230); default: writable.")
+    ] = False,
 ) -> None:
     """Run a local Dataverse Web API emulator (HTTPS, token service, service protection) until Ctrl-C."""
     import os
 
-    from p2c.emulator.cli import settings_from
+    from p2c.emulator.cli import policy_from, settings_from
     from p2c.emulator.server import run_emulator
 
     if not client_id:
@@ -372,6 +397,14 @@ def emulator(
         options=list(option or []),
         client_certs=list(client_cert or []),
         reset=reset,
+        record_state=policy_from(
+            admins=list(admin or []),
+            integration_users=list(integration_user or []),
+            sop_integration=sop_integration,
+            read_only_error=read_only_error,
+            locked_fields=locked_fields,
+            inactive_read_only=inactive_read_only,
+        ),
     )
     raise typer.Exit(run_emulator(settings))
 
