@@ -448,6 +448,15 @@ def _watch() -> Any:
     return TableBars(console) if console is not None else RunWatch()
 
 
+LeaveReadOnlyOption = Annotated[
+    bool,
+    typer.Option(
+        "--leave-read-only",
+        help="Leave quotes/orders in read-only states (and their lines) alone, even when the user may write.",
+    ),
+]
+
+
 @app.command()
 @_reported
 def plan(
@@ -458,6 +467,7 @@ def plan(
     device_code: DeviceCodeOption = False,
     allow_unverified: AllowUnverifiedOption = False,
     file_format: FormatOption = None,
+    leave_read_only: LeaveReadOnlyOption = False,
 ) -> None:
     """Read the current records by id and report, per table, what an upload would change: to update (each
     column's current and new value), unchanged, not found, conflicts, and rows that cannot be written.
@@ -478,6 +488,7 @@ def plan(
             device_code=device_code,
             allow_unverified=allow_unverified,
             watch=watch,
+            leave_read_only=leave_read_only,
         )
     render_plan(result, resolve_format(file_format), err_console)
     raise typer.Exit(ExitCode.CANNOT_RUN if result.run.stopped else ExitCode.OK)
@@ -523,6 +534,7 @@ def upload(
     device_code: DeviceCodeOption = False,
     allow_unverified: AllowUnverifiedOption = False,
     file_format: FormatOption = None,
+    leave_read_only: LeaveReadOnlyOption = False,
 ) -> None:
     """Initialize the existing records in Dataverse (updates by record id, dependency order). Run the same
     command again after an interruption or an outage: rows already done are skipped. Exit 1 when rows
@@ -543,6 +555,7 @@ def upload(
         suppress_flows=suppress_flows,
         device_code=device_code,
         retry_for_s=retry_for,
+        leave_read_only=leave_read_only,
     )
     watch = _watch()
     with watch if isinstance(watch, TableBars) else nullcontext():

@@ -22,6 +22,7 @@ from conftest import SAMPLE_BUILD_STEPS, SampleBuild
 from typer.testing import CliRunner
 
 from p2c.cli import app
+from p2c.emulator.record_state import RecordStatePolicy
 from p2c.emulator.server import RunningEmulator, running_emulator
 from p2c.emulator.state import EmulatorState
 from p2c.errors import ExitCode
@@ -74,8 +75,11 @@ def _copy_db(built: Path, to: Path) -> Path:
 def stage(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stage]:
     db = _copy_db(built, tmp_path)
     monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    # the application user is a System Administrator: it may update the sample's read-only quotes and orders
+    # (the refusals of other users are tests/test_record_state.py's)
+    admin = RecordStatePolicy(admins=frozenset({CLIENT_ID}))
     with running_emulator(
-        tmp_path / "emu.sqlite", seed_from=db, client_id=CLIENT_ID, client_secret=SECRET
+        tmp_path / "emu.sqlite", seed_from=db, client_id=CLIENT_ID, client_secret=SECRET, record_state=admin
     ) as emulator:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emulator.ca_cert))
         monkeypatch.setenv("P2C_TENANT_ID", "p2c-emulator")
