@@ -1,5 +1,6 @@
-"""The emulator refuses updates of records in read-only Sales states (quotes not Draft, orders not Active, their
-lines) to callers without System Administrator, on every write path, as Dataverse does (record-state.md)."""
+"""The emulator refuses updates of records in read-only Sales states (quotes not Draft, orders not Active,
+their lines) to callers without System Administrator, on every write path, as Dataverse does
+(record-state.md)."""
 
 from __future__ import annotations
 

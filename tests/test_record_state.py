@@ -1,7 +1,7 @@
 """`p2c plan` / `p2c upload` and records in read-only Sales states, on the sample data against the emulator:
 as a non-admin the quotes not Draft, the orders not Active and their lines are never sent and each is reported
-with `p2c:record_read_only` and the remedy; as an admin they are written and read back (`p2c:locked_field` when a
-value does not stick); `--leave-read-only` leaves them alone."""
+with `p2c:record_read_only` and the remedy; as an admin they are written and read back (`p2c:locked_field`
+when a value does not stick); `--leave-read-only` leaves them alone."""
 
 from __future__ import annotations
 
