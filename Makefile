@@ -34,7 +34,7 @@ demo: $(BIN)/.installed
 	export P2C_CLIENT_ID=p2c-demo P2C_CLIENT_SECRET="demo-$$RANDOM$$RANDOM" P2C_TENANT_ID=p2c-emulator; \
 	export P2C_AUTHORITY=$(DEMO_ENV)/p2c-emulator REQUESTS_CA_BUNDLE=$(DEMO_DIR)/emulator-ca.pem; \
 	$(BIN)/p2c emulator --port $(DEMO_PORT) --state $(DEMO_DIR)/emulator.sqlite --seed-from $(DEMO_DB) \
-	  --ca-cert $(DEMO_DIR)/emulator-ca.pem --client-id p2c-demo > $(DEMO_DIR)/emulator.log 2>&1 & \
+	  --ca-cert $(DEMO_DIR)/emulator-ca.pem --client-id p2c-demo --admin p2c-demo > $(DEMO_DIR)/emulator.log 2>&1 & \
 	emulator=$$!; trap 'kill $$emulator 2>/dev/null; wait $$emulator 2>/dev/null || true' EXIT; \
 	for i in $$(seq 100); do [ -s $(DEMO_DIR)/emulator-ca.pem ] && grep -q "Dataverse emulator at" $(DEMO_DIR)/emulator.log && break; \
 	  kill -0 $$emulator 2>/dev/null || { cat $(DEMO_DIR)/emulator.log; exit 2; }; sleep 0.2; done; \

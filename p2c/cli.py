@@ -353,11 +353,36 @@ def emulator(
         list[str] | None,
         typer.Option(help="CLIENT_ID=cert.pem: that user may also sign in with this certificate."),
     ] = None,
+    admin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="CLIENT_ID holding System Administrator: may update read-only quotes/orders (repeatable)."
+        ),
+    ] = None,
+    integration_user: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="CLIENT_ID with isintegrationuser: with --sop-integration, writes Submitted orders."
+        ),
+    ] = None,
+    sop_integration: Annotated[
+        bool, typer.Option(help="organization.issopintegrationenabled (sales-order-processing integration).")
+    ] = False,
+    read_only_error: Annotated[
+        str,
+        typer.Option(help="How a read-only record is refused: platform (0x8004022E) or plugin (0x80040265)."),
+    ] = "platform",
+    locked_fields: Annotated[
+        bool, typer.Option(help="An admin's update of a read-only record leaves its locked fields unchanged.")
+    ] = False,
+    inactive_read_only: Annotated[
+        bool, typer.Option(help="Inactive accounts/contacts refuse updates (0x80040230); default: writable.")
+    ] = False,
 ) -> None:
     """Run a local Dataverse Web API emulator (HTTPS, token service, service protection) until Ctrl-C."""
     import os
 
-    from p2c.emulator.cli import settings_from
+    from p2c.emulator.cli import policy_from, settings_from
     from p2c.emulator.server import run_emulator
 
     if not client_id:
@@ -376,6 +401,14 @@ def emulator(
         options=list(option or []),
         client_certs=list(client_cert or []),
         reset=reset,
+        record_state=policy_from(
+            admins=list(admin or []),
+            integration_users=list(integration_user or []),
+            sop_integration=sop_integration,
+            read_only_error=read_only_error,
+            locked_fields=locked_fields,
+            inactive_read_only=inactive_read_only,
+        ),
     )
     raise typer.Exit(run_emulator(settings))
 
@@ -430,6 +463,15 @@ def _watch() -> Any:
     return TableBars(console) if console is not None else RunWatch()
 
 
+LeaveReadOnlyOption = Annotated[
+    bool,
+    typer.Option(
+        "--leave-read-only",
+        help="Leave quotes/orders in read-only states (and their lines) alone, even when the user may write.",
+    ),
+]
+
+
 @app.command()
 @_reported
 def plan(
@@ -441,6 +483,7 @@ def plan(
     device_code: DeviceCodeOption = False,
     allow_unverified: AllowUnverifiedOption = False,
     file_format: FormatOption = None,
+    leave_read_only: LeaveReadOnlyOption = False,
 ) -> None:
     """Read the current records by id and report, per table, what an upload would change: to update (each
     column's current and new value), unchanged, not found, conflicts, and rows that cannot be written.
@@ -462,6 +505,7 @@ def plan(
             allow_unverified=allow_unverified,
             watch=watch,
             match=match or [],
+            leave_read_only=leave_read_only,
         )
     render_plan(result, resolve_format(file_format), err_console)
     raise typer.Exit(ExitCode.CANNOT_RUN if result.run.stopped else ExitCode.OK)
@@ -508,6 +552,7 @@ def upload(
     device_code: DeviceCodeOption = False,
     allow_unverified: AllowUnverifiedOption = False,
     file_format: FormatOption = None,
+    leave_read_only: LeaveReadOnlyOption = False,
 ) -> None:
     """Initialize the existing records in Dataverse (updates by record id, dependency order). Run the same
     command again after an interruption or an outage: rows already done are skipped. Exit 1 when rows
@@ -528,6 +573,7 @@ def upload(
         suppress_flows=suppress_flows,
         device_code=device_code,
         retry_for_s=retry_for,
+        leave_read_only=leave_read_only,
     )
     watch = _watch()
     with watch if isinstance(watch, TableBars) else nullcontext():

@@ -39,6 +39,7 @@ from p2c.emulator.odata_query import (
     parse_select,
     parse_top,
 )
+from p2c.emulator.record_state import RecordStateRules
 from p2c.emulator.records import Context, KeyRef, Records, etag
 from p2c.emulator.schema import Schema, Table
 from p2c.emulator.store import Row, Store, Txn
@@ -96,10 +97,13 @@ class EmulatorApp:
         faults: FaultInjector,
         options: Mapping[str, bool],
         verbose: bool = False,
+        record_state: RecordStateRules | None = None,
     ) -> None:
         self.store = store
         self.schema = schema
         self.records = Records(schema)
+        self.record_state = record_state or RecordStateRules(clients=tuple(tokens.users))
+        self.records.state_rules = self.record_state
         self.tokens = tokens
         self.protection = protection
         self.faults = faults
@@ -254,6 +258,11 @@ class EmulatorApp:
         if resource == "sdkmessagefilters" and method == "GET":
             rows = metadata.sdk_message_filters(self.schema)
             return self._virtual_collection("sdkmessagefilters", rows, query, ctx)
+        caller = self.record_state.answer(
+            method, resource, query, ctx.client_id
+        )  # systemusers, organizations
+        if caller is not None:
+            return ApiResult.json(200, {"@odata.context": f"{ctx.service_root}$metadata", **caller})
         bulk = BULK.match(resource)
         if bulk and method == "POST":
             return self._bulk(

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from p2c.emulator.record_state import RecordStatePolicy
 from p2c.emulator.server import DEFAULT_TENANT, EmulatorSettings, run_emulator, users_of
 from p2c.errors import ExitCode, P2CError, UsageError
 
@@ -76,6 +77,7 @@ def settings_from(
     client_certs: list[str],
     tenant: str = DEFAULT_TENANT,
     reset: bool = False,
+    record_state: RecordStatePolicy | None = None,
 ) -> EmulatorSettings:
     """The settings of a run from command-line values (shared by `p2c emulator` and this module)."""
     pairs = secrets_for(client_ids, environ)
@@ -94,6 +96,29 @@ def settings_from(
         certificates=parse_certificates(client_certs),
         reset=reset,
         show_progress=True,
+        record_state=record_state or RecordStatePolicy(),
+    )
+
+
+def policy_from(
+    *,
+    admins: list[str],
+    integration_users: list[str],
+    sop_integration: bool,
+    read_only_error: str,
+    locked_fields: bool,
+    inactive_read_only: bool,
+) -> RecordStatePolicy:
+    """The read-only-record options (`--admin`, `--integration-user`, ...) as one policy."""
+    if read_only_error not in ("platform", "plugin"):
+        raise UsageError(f"--read-only-error {read_only_error!r}: expected platform or plugin")
+    return RecordStatePolicy(
+        admins=frozenset(admins),
+        integration_users=frozenset(integration_users),
+        sop_integration=sop_integration,
+        plugin_error=read_only_error == "plugin",
+        locked_fields=locked_fields,
+        inactive_read_only=inactive_read_only,
     )
 
 
@@ -137,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--option", action="append", default=[], help="schema option, e.g. company_read_only=true"
     )
     parser.add_argument("--verbose", action="store_true", help="log method, path, status and ms to stderr")
+    parser.add_argument("--admin", action="append", default=[], help="CLIENT_ID holding System Administrator")
+    parser.add_argument(
+        "--integration-user", action="append", default=[], help="CLIENT_ID, isintegrationuser"
+    )
+    parser.add_argument("--sop-integration", action="store_true", help="issopintegrationenabled")
+    parser.add_argument(
+        "--read-only-error", default="platform", help="platform (0x8004022E) or plugin (0x80040265)"
+    )
+    parser.add_argument("--locked-fields", action="store_true", help="an admin's update skips locked fields")
+    parser.add_argument("--inactive-read-only", action="store_true", help="inactive accounts/contacts refuse")
     return parser
 
 
@@ -158,6 +193,14 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
             client_certs=args.client_cert,
             tenant=args.tenant,
             reset=args.reset,
+            record_state=policy_from(
+                admins=args.admin,
+                integration_users=args.integration_user,
+                sop_integration=args.sop_integration,
+                read_only_error=args.read_only_error,
+                locked_fields=args.locked_fields,
+                inactive_read_only=args.inactive_read_only,
+            ),
         )
         return int(run_emulator(settings))
     except P2CError as error:

@@ -30,6 +30,7 @@ from p2c.emulator.api_errors import (
     resource_not_found,
     undeclared_navigation,
 )
+from p2c.emulator.record_state import RecordStateRules
 from p2c.emulator.schema import Column, Key, Schema, Table
 from p2c.emulator.store import KeyConflict, Row, Txn
 
@@ -121,6 +122,7 @@ class Records:
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
         self._property_names: dict[str, frozenset[str]] = {}
+        self.state_rules: RecordStateRules | None = None  # read-only Sales states (record_state.py)
 
     # --- names -----------------------------------------------------------------------------------------
     def table_by_set(self, entity_set: str) -> Table:
@@ -446,6 +448,8 @@ class Records:
         changes = self.prepare(
             txn, ctx, table, {k: v for k, v in body.items() if k not in ignore}, creating=False
         )
+        if self.state_rules is not None:
+            changes = self.state_rules.check_update(txn, table.logical_name, row, changes, ctx.client_id)
         data = dict(row.data)
         if ctx.options.get("company_read_only") and "msdyn_company" in changes:
             old, new = data.get("msdyn_company"), changes["msdyn_company"]

@@ -111,4 +111,8 @@ def _parse(document: dict[str, Any]) -> Schema:
 
 @lru_cache(maxsize=1)
 def load_schema(path: Path = SCHEMA_FILE) -> Schema:
-    return _parse(json.loads(path.read_text(encoding="utf-8")))
+    from p2c.emulator.record_state import state_columns
+
+    schema = _parse(json.loads(path.read_text(encoding="utf-8")))
+    state_columns(schema)  # statuscode with its documented values where the generated schema lacks it
+    return schema

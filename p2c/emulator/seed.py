@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from p2c.emulator.record_state import seed_state
 from p2c.emulator.records import GUID, Context, Records
 from p2c.emulator.schema import Schema, Table
 from p2c.emulator.seed_progress import SeedProgress, Stopwatch
@@ -325,6 +326,7 @@ class _Seeder:
             for index, row in enumerate(self.raw.get(name, [])):
                 record_id = self.record_id(name, table, row, index)
                 data = self.columns(table, row, include_dualwrite=False)
+                seed_state(name, data)  # the exported state, else the table's default (record_state.py)
                 if name == "contact" and not data.get("fullname"):
                     parts = [str(data[p]) for p in ("firstname", "lastname") if data.get(p)]
                     data["fullname"] = " ".join(parts) or None

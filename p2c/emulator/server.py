@@ -30,6 +30,7 @@ from p2c.emulator.app import EmulatorApp
 from p2c.emulator.auth import TokenService
 from p2c.emulator.faults import FaultInjector, Faults, parse_faults
 from p2c.emulator.limits import Limits, ServiceProtection, parse_limits
+from p2c.emulator.record_state import RecordStatePolicy, RecordStateRules, check_policy
 from p2c.emulator.schema import Schema, load_schema
 from p2c.emulator.seed import SeedReport, check_seed_source, seed_store
 from p2c.emulator.seed_progress import seed_progress
@@ -111,6 +112,7 @@ class EmulatorSettings:
     certificates: dict[str, bytes] = field(default_factory=dict)  # client id -> certificate (public PEM)
     reset: bool = False  # start over: an empty state with a new organization id (a sandbox reset)
     show_progress: bool = False  # say on stderr what seeding does while it does it (the command line)
+    record_state: RecordStatePolicy = field(default_factory=RecordStatePolicy)  # who writes read-only records
 
 
 def check_settings(settings: EmulatorSettings) -> None:
@@ -179,6 +181,7 @@ def _build(settings: EmulatorSettings) -> _Built:
     unknown_certs = sorted(set(settings.certificates) - set(users))
     if unknown_certs:
         raise UsageError(f"a certificate is given for {', '.join(unknown_certs)}, which is not a --client-id")
+    check_policy(settings.record_state, users)
     parsed_limits = parse_limits(settings.limits)
     parsed_faults = parse_faults(settings.faults)
     schema = load_schema()
@@ -226,6 +229,7 @@ def _serve(
         FaultInjector(parsed_faults, settings.seed),
         chosen,
         settings.verbose,
+        RecordStateRules(settings.record_state, tuple(users)),
     )
     server = make_server(
         HOST,
@@ -323,6 +327,7 @@ def running_emulator(
     options: dict[str, bool] | None = None,
     certificates: dict[str, bytes] | None = None,
     reset: bool = False,
+    record_state: RecordStatePolicy | None = None,
 ) -> Iterator[RunningEmulator]:
     """The emulator on a background thread (port 0 = a free port); stopped when the block ends."""
     built = _build(
@@ -340,6 +345,7 @@ def running_emulator(
             options=options,
             certificates=dict(certificates or {}),
             reset=reset,
+            record_state=record_state or RecordStatePolicy(),
         )
     )
     thread = threading.Thread(target=built.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -41,6 +41,7 @@ class PlanTable:
     conflict: int
     cannot_write: int
     notes: tuple[str, ...]
+    read_only: int = 0  # in a state the caller may not write (or --leave-read-only): not sent
 
     @classmethod
     def of(cls, tally: TableTally) -> PlanTable:
@@ -55,6 +56,7 @@ class PlanTable:
             decided[Decision.CONFLICT],
             decided[Decision.CANNOT_WRITE],
             tuple(tally.notes),
+            decided[Decision.READ_ONLY],
         )
 
 
@@ -78,13 +80,17 @@ class UploadTable:
     throttled_s: float  # on the clock, with at least one request of this table held
     throttle_request_s: float  # the holds of its requests added up (concurrent holds count each)
     notes: tuple[str, ...]
+    read_only: int = 0  # of the failed: in a state the caller may not write, never sent
 
     @classmethod
     def of(cls, tally: TableTally, dry_run: bool) -> UploadTable:
         status, decided = tally.by_status, tally.by_decision
         failed = status[OutcomeStatus.FAILED]
         before_write = (
-            decided[Decision.NOT_FOUND] + decided[Decision.CONFLICT] + decided[Decision.CANNOT_WRITE]
+            decided[Decision.NOT_FOUND]
+            + decided[Decision.CONFLICT]
+            + decided[Decision.CANNOT_WRITE]
+            + decided[Decision.READ_ONLY]
         )
         processed = tally.total - tally.already_done
         return cls(
@@ -104,6 +110,7 @@ class UploadTable:
             throttled_s=round(tally.throttle_wait_s, 1),
             throttle_request_s=round(tally.throttle_request_s, 1),
             notes=tuple(tally.notes),
+            read_only=decided[Decision.READ_ONLY],
         )
 
 
@@ -162,6 +169,7 @@ def plan(
     allow_unverified: bool = False,
     watch: RunWatch | None = None,
     match: Sequence[str] = (),
+    leave_read_only: bool = False,
 ) -> PlanResult:
     """Read the current records by id and decide each row; write the plan to `out`. Never writes.
     `match`: `TABLE=COLUMN[,COLUMN...]` rules identifying the rows exported without a record id
@@ -173,6 +181,7 @@ def plan(
         db_path, environment, options, device_code=device_code, allow_unverified=allow_unverified, watch=watch
     ) as session:
         use_match_rules(session, rules)
+        session.runner.record_state.leave_read_only = leave_read_only
         summary = session.runner.run("plan", tables, plan_out=out)
         problems = session.build_problems
     return PlanResult(RunFacts.of(summary, problems), out, {t.table: PlanTable.of(t) for t in summary.tables})
@@ -209,6 +218,7 @@ def upload(
         watch=watch,
     ) as session:
         use_match_rules(session, rules, planned)
+        session.runner.record_state.leave_read_only = settings.leave_read_only
         summary = session.runner.run("upload", tables, dry_run=dry_run, plan_in=plan_file)
         problems = session.build_problems
     return UploadResult(

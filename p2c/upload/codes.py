@@ -18,6 +18,8 @@ NOT_FOUND = "p2c:not_found"  # the record id is not in Dataverse
 RECORD_CHANGED = "p2c:record_changed"  # the record (ETag) or the row (payload) changed since the plan
 KEY_CONFLICT = "p2c:key_conflict"  # another record already has the alternate key the update would give
 PARTY_NUMBER_USED = "p2c:party_number_used"  # another record of the scope already has the party number
+RECORD_READ_ONLY = "p2c:record_read_only"  # a quote/order (or its line) in a state the caller may not write
+LOCKED_FIELD = "p2c:locked_field"  # written as an admin in a read-only state, but a value did not stick
 # recorded as done by an earlier run, but Dataverse no longer holds those values: planned and sent again
 DONE_BUT_DIFFERS = "p2c:done_but_differs"
 
@@ -27,6 +29,13 @@ DUPLICATE_KEY_CODES = {
     "0x80060892": "DuplicateRecordEntityKey",  # 412: an alternate key another record has
     "0x80040237": "DuplicateRecord",  # 412: SQL integrity violation (a duplicate)
     "0x80040333": "DuplicateRecordsFound",  # 412/500: duplicate detection rule
+}
+
+# Refusals of read-only records: final per row, never retried (record-state.md §1.3, §1.4)
+READ_ONLY_CODES = {
+    "0x8004022e": "CannotUpdateBecauseItIsReadOnly",
+    "0x80040265": "IsvAborted (a plug-in's refusal; final when its message says read only)",
+    "0x80040230": "CannotUpdateObjectBecauseItIsInactive",
 }
 
 # -- how to find an existing record exported without its record id: model column -> Dataverse column ------

@@ -43,6 +43,7 @@ from p2c.upload.codes import (
     RECORD_CHANGED,
     REFERENCE_MISSING,
 )
+from p2c.upload.record_state import RecordStateGate
 from p2c.upload.rows import TargetRow
 
 __all__ = [  # the codes stay importable from here, where they used to live
@@ -62,6 +63,7 @@ class Decision(StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     CANNOT_WRITE = "cannot_write"
+    READ_ONLY = "read_only"  # a record in a state the caller may not write (record_state.py): not sent
     # recorded done for these values, but the record no longer holds them: sent again
     DONE_BUT_DIFFERS = "done_but_differs"
 
@@ -299,6 +301,7 @@ class RowPreparer:
                 raise  # an outage past the budget stops the run; it is no row's failure
             except P2CError:
                 continue  # each row with a value for it fails with the reason
+        columns += RecordStateGate.columns(self.contract.table)  # its state, or its parent's id
         return sorted(set(columns))
 
     # -- one row ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ PLAN_COLUMNS = (
     Column("not_found", "not found", numeric=True),
     Column("conflict", "conflicts", numeric=True),
     Column("cannot_write", "cannot write", numeric=True),
+    Column("read_only", "read-only", numeric=True),
 )
 
 _FAILED_BY_KIND = (
@@ -27,6 +28,7 @@ _FAILED_BY_KIND = (
     Column("not_found", "not found", numeric=True),
     Column("conflict", "conflicts", numeric=True),
     Column("cannot_write", "cannot write", numeric=True),
+    Column("read_only", "read-only", numeric=True),
     Column("write_failed", "write errors", numeric=True),
 )
 UPLOAD_COLUMNS = (

@@ -34,6 +34,7 @@ from p2c.upload.codes import CONCURRENCY_VERSION_MISMATCH, DUPLICATE_KEY_CODES, 
 from p2c.upload.live import LiveStatus, database_path, status_path
 from p2c.upload.matching import Identification
 from p2c.upload.prepare import SENDABLE, Decision, Judged, RowPreparer
+from p2c.upload.record_state import RecordStateGate
 from p2c.upload.rows import TargetRow, count_rows, pending_rows, row_key_sql
 from p2c.upload.store import (
     IntentLog,
@@ -312,6 +313,7 @@ class Runner:
         self._organization_id: str | None = None  # WhoAmI's, asked once (`_environment_id`)
         self._live: LiveStatus | None = None  # the status file of the current run (`_live_status`)
         self.identification: Identification | None = None  # `--match` rules (api.py sets them)
+        self.record_state = RecordStateGate(client)  # read-only Sales states and who may write them
         ensure_upload_schema(con)
         close_stale_runs(con)
 
@@ -581,6 +583,7 @@ class Runner:
             etag = record.get("@odata.etag") if record else None
             as_record = Record(item.record_id or "", record, str(etag) if etag else None) if record else None
             judged.append(preparer.judge(item, as_record))
+        self.record_state.apply(preparer.contract.table, judged, current, preparer.notes)
         self._refuse_collisions(preparer, rules, judged, current)
         return judged
 
@@ -742,6 +745,7 @@ class Runner:
             clock = self.held_by_results.setdefault(contract.table, HeldClock())
             for (_, _, request_started, _), wait in requests.items():
                 clock.hold(request_started.timestamp(), wait)
+            self.record_state.verify(contract.entity_set, contract.table, judged, outcomes)
         missing = [i for i, o in enumerate(outcomes) if o is None and not judged[i].done_before]
         assert not missing, missing
         return outcomes, throttle

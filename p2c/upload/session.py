@@ -55,6 +55,7 @@ class ConnectionSettings:
     suppress_flows: bool = False
     device_code: bool = False
     retry_for_s: float | None = None  # how long an unreachable service is retried before the run stops
+    leave_read_only: bool = False  # never write records in read-only states, even when the caller may
 
 
 def contracts_of(db_path: Path) -> dict[str, TableContract]:
