@@ -19,12 +19,29 @@ choice_labels as (
     select * from {{ ref('choice_labels') }}
 ),
 
-{% for entity, state_table, state_column in tables -%}
-{{ entity }}_rows as (
-    select * from {{ ref(entity) }}
+account_rows as (
+    select * from {{ ref('account') }}
 ),
 
-{% endfor -%}
+contact_rows as (
+    select * from {{ ref('contact') }}
+),
+
+quote_rows as (
+    select * from {{ ref('quote') }}
+),
+
+quotedetail_rows as (
+    select * from {{ ref('quotedetail') }}
+),
+
+salesorder_rows as (
+    select * from {{ ref('salesorder') }}
+),
+
+salesorderdetail_rows as (
+    select * from {{ ref('salesorderdetail') }}
+),
 
 state_counts as (
     {%- for entity, state_table, state_column in tables %}
