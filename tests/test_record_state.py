@@ -4,6 +4,7 @@ carry their parent's), decoded from labels in any language, never initialized, a
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -11,6 +12,8 @@ import pytest
 import yaml
 from conftest import SampleBuild
 
+from p2c.lineage.audit_tables import read_audit_tables
+from p2c.lineage.pack_writer import write_audit_tables
 from p2c.settings import project_dir, seed_path
 
 OWN_STATE = ("account", "contact", "quote", "salesorder")
@@ -114,3 +117,14 @@ def test_every_documented_status_reason_has_an_english_and_a_swedish_label() -> 
     # the documented pairs (record-state.md): quote Won is reason 4, an Invoiced order 100003
     assert ("quote", 4) in reasons and ("salesorder", 100003) in reasons
     assert len({t for t, _ in reasons}) == len(OWN_STATE)
+
+
+def test_audit_pack_writes_the_target_rows_per_state(sample_build: SampleBuild, tmp_path: Path) -> None:
+    with duckdb.connect(str(sample_build.db), read_only=True) as con:
+        tables = read_audit_tables(con)
+    written = write_audit_tables(tmp_path, tables, {})
+    assert tmp_path / "target_states.csv" in written
+    with (tmp_path / "target_states.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["entity"] for row in rows} == {*OWN_STATE, *PARENT_STATE}
+    assert {row["state_label"] for row in rows if row["entity"] == "quote"} >= {"Draft", "Won"}
