@@ -111,6 +111,24 @@ SEEDS: dict[str, str] = {
     ),
     "customers_split_good": _csv("customerid_account,customerid_contact", "acc-1,", ",con-1"),
     "customers_split_bad": _csv("customerid_account,customerid_contact", "acc-1,con-1", ",", "acc-2,"),
+    # status_reason_in_state reads the pairs from ref('status_reasons'), as in the project
+    "status_reasons": _csv(
+        "table_name,statecode,statuscode", "quote,0,1", "quote,1,2", "quote,1,3", "quote,2,4"
+    ),
+    # unknown state or reason is not checked here (staging reports unreadable labels)
+    "quote_states_good": _csv(
+        "msdyn_company,msdyn_quotenumber,statecode,statuscode,_source_file,_source_row",
+        "USMF,Q1,0,1,a.csv,1",
+        "USMF,Q2,1,3,a.csv,2",
+        "USMF,Q3,,4,a.csv,3",
+        "USMF,Q4,2,,a.csv,4",
+    ),
+    "quote_states_bad": _csv(
+        "msdyn_company,msdyn_quotenumber,statecode,statuscode,_source_file,_source_row",
+        "USMF,Q1,0,2,a.csv,1",
+        "GBSI,Q2,2,4,b.csv,2",
+        "GBSI,Q3,3,5,b.csv,3",
+    ),
 }
 
 COLUMN_TYPES = {
@@ -118,6 +136,18 @@ COLUMN_TYPES = {
     "reconciliation_bad": {"source_rows": "bigint", "target_rows": "bigint", "rejected_rows": "bigint"},
     "quantities_good": {"quantity": "decimal(18,4)", "priceperunit": "decimal(18,4)"},
     "quantities_bad": {"quantity": "decimal(18,4)", "priceperunit": "decimal(18,4)"},
+    "status_reasons": {"table_name": "varchar", "statecode": "integer", "statuscode": "integer"},
+    **{
+        name: {
+            "msdyn_company": "varchar",
+            "msdyn_quotenumber": "varchar",
+            "statecode": "integer",
+            "statuscode": "integer",
+            "_source_file": "varchar",
+            "_source_row": "bigint",
+        }
+        for name in ("quote_states_good", "quote_states_bad")
+    },
 }
 
 # test name -> (seed, yaml of the test under `data_tests:`, level) ; level "column:<col>" or "model"
@@ -248,6 +278,21 @@ seeds:
       - exactly_one_filled:
           name: exactly_one_filled__bad
           arguments: {columns: [customerid_account, customerid_contact]}
+  - name: quote_states_good
+    columns:
+      - name: statuscode
+        data_tests:
+          - status_reason_in_state:
+              name: status_reason_in_state__good
+              arguments: &quote_states {table_name: quote, statecode_column: statecode,
+                record_columns: [msdyn_company, msdyn_quotenumber]}
+  - name: quote_states_bad
+    columns:
+      - name: statuscode
+        data_tests:
+          - status_reason_in_state:
+              name: status_reason_in_state__bad
+              arguments: *quote_states
 """
 
 # test name -> expected number of failing rows (0 = pass)
@@ -274,6 +319,8 @@ EXPECTED_FAILURES = {
     "record_id_at_most_once__bad": 2,  # A1 in three files (a1, {A1}), B2 twice in one
     "exactly_one_filled__good": 0,
     "exactly_one_filled__bad": 2,  # both filled, none filled
+    "status_reason_in_state__good": 0,
+    "status_reason_in_state__bad": 2,  # USMF Q1 Draft with reason 2 (Active's), GBSI Q3 in a state with none
 }
 
 

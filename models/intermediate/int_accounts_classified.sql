@@ -47,6 +47,8 @@ classified as (
         accounts.address1_country,
         accounts.creditlimit,
         accounts.transactioncurrencyid,
+        accounts.statecode,
+        accounts.statuscode,
         accounts.customertypecode_label,
         accounts.customertypecode as exported_customertypecode,
         -- an unknown label: not a label of the column in its export, or one the seed choice_labels lacks
@@ -152,6 +154,9 @@ final as (
         address1_country,
         creditlimit,
         transactioncurrencyid,
+        -- information, never written: the record's state and status reason as exported
+        statecode,
+        statuscode,
         _source_file,
         _source_sheet,
         _source_row,

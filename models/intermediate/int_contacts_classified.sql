@@ -79,6 +79,8 @@ classified as (
         ) as customer_name,
         companies_assigned.emailaddress1,
         companies_assigned.telephone1,
+        companies_assigned.statecode,
+        companies_assigned.statuscode,
         companies_assigned.msdynce_isactivecustomer,
         companies_assigned.msdynce_isactivecustomer_label,
         -- without prospect integration no contact is flagged as a prospect
@@ -224,6 +226,9 @@ final as (
         msdyn_isprospect,
         parentcustomerid_account,
         customer_name as _customer_name,
+        -- information, never written: the record's state and status reason as exported
+        statecode,
+        statuscode,
         _source_file,
         _source_sheet,
         _source_row,

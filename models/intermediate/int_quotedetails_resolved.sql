@@ -20,6 +20,17 @@ products as (
     select * from {{ ref('int_products_indexed') }}
 ),
 
+-- the initialized revision of each quote (one per company and quote id): a line's parent state comes from it
+initialized_quotes as (
+    select
+        msdyn_company,
+        msdyn_quotenumber,
+        statecode,
+        statuscode
+    from quotes
+    where _reject_reason is null
+),
+
 quote_revisions as (
     select
         msdyn_company,
@@ -61,6 +72,8 @@ resolved as (
         quote_revisions.latest_revision,
         quote_revisions.revision_count,
         quote_revisions.initialized_revision,
+        initialized_quotes.statecode as parent_statecode,
+        initialized_quotes.statuscode as parent_statuscode,
         case
             when companies_assigned.exported_revision is not null then companies_assigned.exported_revision
             when quote_revisions.revision_count = 1 then quote_revisions.latest_revision
@@ -88,6 +101,10 @@ resolved as (
         on
             companies_assigned.resolved_company = quote_revisions.msdyn_company
             and companies_assigned.quoteid__quotenumber = quote_revisions.msdyn_quotenumber
+    left join initialized_quotes
+        on
+            companies_assigned.resolved_company = initialized_quotes.msdyn_company
+            and companies_assigned.quoteid__quotenumber = initialized_quotes.msdyn_quotenumber
     left join products
         on
             companies_assigned.resolved_company = products.msdyn_company
@@ -172,6 +189,9 @@ final as (
         priceperunit,
         -- the dual-write line maps write it: the exported price is kept instead of a price list price
         true as ispriceoverridden,
+        -- information, never written: the state and status reason of the line's initialized parent
+        parent_statecode,
+        parent_statuscode,
         _source_revisionnumber,
         _source_file,
         _source_sheet,

@@ -49,6 +49,8 @@ resolved as (
         {{ var('item_based_order_type', 192350000) }} as msdyn_ordertype,
         companies_assigned.transactioncurrencyid,
         companies_assigned.pricelevelid,
+        companies_assigned.statecode,
+        companies_assigned.statuscode,
         companies_assigned.company_reject_reason,
         companies_assigned.unreadable_reject_reason,
         companies_assigned._source_file,
@@ -141,6 +143,9 @@ final as (
         msdyn_ordertype,
         transactioncurrencyid,
         pricelevelid,
+        -- information, never written: the record's state and status reason as exported
+        statecode,
+        statuscode,
         _source_revisionnumber,
         latest_revision as _latest_revisionnumber,
         key_reject_reason is null as _has_key,

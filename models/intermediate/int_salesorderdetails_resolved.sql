@@ -45,6 +45,8 @@ resolved as (
         companies_assigned.resolved_company as msdyn_company,
         companies_assigned.parent_number,
         orders.msdyn_salesordernumber as initialized_order_number,
+        orders.statecode as parent_statecode,
+        orders.statuscode as parent_statuscode,
         companies_assigned.sequencenumber,
         companies_assigned.productid as product_name,
         companies_assigned.productid__productnumber,
@@ -134,6 +136,9 @@ final as (
         priceperunit,
         -- the dual-write line maps write it: the exported price is kept instead of a price list price
         true as ispriceoverridden,
+        -- information, never written: the state and status reason of the line's initialized parent
+        parent_statecode,
+        parent_statuscode,
         _source_file,
         _source_sheet,
         _source_row,

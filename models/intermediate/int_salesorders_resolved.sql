@@ -51,6 +51,8 @@ resolved as (
         {{ var('item_based_order_type', 192350000) }} as msdyn_ordertype,
         companies_assigned.transactioncurrencyid,
         companies_assigned.pricelevelid,
+        companies_assigned.statecode,
+        companies_assigned.statuscode,
         companies_assigned.company_reject_reason,
         companies_assigned.unreadable_reject_reason,
         companies_assigned._source_file,
@@ -121,6 +123,9 @@ final as (
         msdyn_ordertype,
         transactioncurrencyid,
         pricelevelid,
+        -- information, never written: the record's state and status reason as exported
+        statecode,
+        statuscode,
         _source_file,
         _source_sheet,
         _source_row,

@@ -9,6 +9,10 @@ choice_labels as (
     select * from {{ ref('stg_choice_labels') }}
 ),
 
+status_reason_labels as (
+    select * from {{ ref('stg_status_reason_labels') }}
+),
+
 currency_codes as (
     select * from {{ ref('currency_codes') }}
 ),
@@ -36,12 +40,15 @@ renamed as (
         ---------- choices (option values)
         customertypecode_choice.option_value as customertypecode,
         statecode_choice.option_value as statecode,
+        -- decoded within the row's state: a label may name one status reason per state
+        {{ status_reason_value() }} as statuscode,
         ---------- typed columns whose exported text cannot be read (null when all were read)
         {{ unreadable_columns('source', [
             ('transactioncurrencyid', iso_currency_code('source.transactioncurrencyid')),
             ('creditlimit', parse_decimal('source.creditlimit')),
             ('customertypecode', none),
             ('statecode', none),
+            ('statuscode', status_reason_value()),
             ('modifiedon', parse_timestamp('source.modifiedon')),
         ]) }} as _unreadable_columns,
         ---------- export metadata and provenance
@@ -58,6 +65,7 @@ renamed as (
     from source
     {{ choice_join('choice_labels', 'source', 'account', 'customertypecode') }}
     {{ choice_join('choice_labels', 'source', 'account', 'statecode') }}
+    {{ status_reason_join('status_reason_labels', 'source', 'account', 'statecode_choice.option_value') }}
     left join currency_codes
         on lower(currency_codes.currency_name) = lower(trim(source.transactioncurrencyid))
 )

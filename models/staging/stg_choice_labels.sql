@@ -8,6 +8,8 @@ with
 
 choice_labels as (
     select * from {{ ref('choice_labels') }}
+    -- a status reason label may name two values of its column (one per state): stg_status_reason_labels
+    where logical_name != 'statuscode'
 ),
 
 yes_no_columns as (

@@ -9,6 +9,10 @@ choice_labels as (
     select * from {{ ref('stg_choice_labels') }}
 ),
 
+status_reason_labels as (
+    select * from {{ ref('stg_status_reason_labels') }}
+),
+
 renamed as (
     select
         ---------- ids
@@ -27,6 +31,8 @@ renamed as (
         {{ clean_text('source.msdyn_isprospect') }} as msdyn_isprospect_label,
         ---------- choices (option values)
         statecode_choice.option_value as statecode,
+        -- decoded within the row's state: a label may name one status reason per state
+        {{ status_reason_value() }} as statuscode,
         ---------- booleans
         cast(msdynce_isactivecustomer_choice.option_value as boolean) as msdynce_isactivecustomer,
         cast(msdyn_isprospect_choice.option_value as boolean) as msdyn_isprospect,
@@ -34,6 +40,7 @@ renamed as (
         ---------- typed columns whose exported text cannot be read (null when all were read)
         {{ unreadable_columns('source', [
             ('statecode', none),
+            ('statuscode', status_reason_value()),
             ('msdynce_isactivecustomer', none),
             ('msdyn_isprospect', none),
             ('msdynce_iscompanyanaccount', none),
@@ -55,6 +62,7 @@ renamed as (
     {{ choice_join('choice_labels', 'source', 'contact', 'msdyn_isprospect') }}
     {{ choice_join('choice_labels', 'source', 'contact', 'msdynce_iscompanyanaccount') }}
     {{ choice_join('choice_labels', 'source', 'contact', 'statecode') }}
+    {{ status_reason_join('status_reason_labels', 'source', 'contact', 'statecode_choice.option_value') }}
 )
 
 select * from renamed

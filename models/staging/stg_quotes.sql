@@ -9,6 +9,10 @@ choice_labels as (
     select * from {{ ref('stg_choice_labels') }}
 ),
 
+status_reason_labels as (
+    select * from {{ ref('stg_status_reason_labels') }}
+),
+
 currency_codes as (
     select * from {{ ref('currency_codes') }}
 ),
@@ -26,13 +30,14 @@ renamed as (
         upper({{ clean_text('source.msdyn_company') }}) as msdyn_company,
         {{ clean_text('source.pricelevelid') }} as pricelevelid,
         {{ clean_text('source.shipto_country') }} as shipto_country,
-        {{ clean_text('source.statuscode') }} as statuscode,
         -- the export writes the currency record's name; an ISO code is kept as it is
         {{ iso_currency_code('source.transactioncurrencyid') }} as transactioncurrencyid,
         ---------- numerics
         {{ parse_decimal('source.totalamount') }} as totalamount,
         ---------- choices (option values)
         statecode_choice.option_value as statecode,
+        -- decoded within the row's state: a label may name one status reason per state
+        {{ status_reason_value() }} as statuscode,
         ---------- booleans
         cast(msdynce_hasexternallymaintainedproductsonly_choice.option_value as boolean)
             as msdynce_hasexternallymaintainedproductsonly,
@@ -47,6 +52,7 @@ renamed as (
             ('transactioncurrencyid', iso_currency_code('source.transactioncurrencyid')),
             ('totalamount', parse_decimal('source.totalamount')),
             ('statecode', none),
+            ('statuscode', status_reason_value()),
             ('msdynce_hasexternallymaintainedproductsonly', none),
             ('msdynce_ismaintainedexternally', none),
             ('requestdeliveryby', parse_date('source.requestdeliveryby')),
@@ -69,6 +75,7 @@ renamed as (
     {{ choice_join('choice_labels', 'source', 'quote', 'msdynce_hasexternallymaintainedproductsonly') }}
     {{ choice_join('choice_labels', 'source', 'quote', 'msdynce_ismaintainedexternally') }}
     {{ choice_join('choice_labels', 'source', 'quote', 'statecode') }}
+    {{ status_reason_join('status_reason_labels', 'source', 'quote', 'statecode_choice.option_value') }}
     left join currency_codes
         on lower(currency_codes.currency_name) = lower(trim(source.transactioncurrencyid))
 )

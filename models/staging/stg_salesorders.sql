@@ -9,6 +9,10 @@ choice_labels as (
     select * from {{ ref('stg_choice_labels') }}
 ),
 
+status_reason_labels as (
+    select * from {{ ref('stg_status_reason_labels') }}
+),
+
 currency_codes as (
     select * from {{ ref('currency_codes') }}
 ),
@@ -35,6 +39,8 @@ renamed as (
         ---------- choices (option values)
         msdynce_processingstatus_choice.option_value as msdynce_processingstatus,
         statecode_choice.option_value as statecode,
+        -- decoded within the row's state: a label may name one status reason per state
+        {{ status_reason_value() }} as statuscode,
         ---------- booleans
         cast(msdynce_hasexternallymaintainedproductsonly_choice.option_value as boolean)
             as msdynce_hasexternallymaintainedproductsonly,
@@ -51,6 +57,7 @@ renamed as (
             ('msdynce_misctax_base', parse_decimal('source.msdynce_misctax_base')),
             ('msdynce_processingstatus', none),
             ('statecode', none),
+            ('statuscode', status_reason_value()),
             ('msdynce_hasexternallymaintainedproductsonly', none),
             ('msdynce_ismaintainedexternally', none),
             ('requestdeliveryby', parse_date('source.requestdeliveryby')),
@@ -74,6 +81,7 @@ renamed as (
     {{ choice_join('choice_labels', 'source', 'salesorder', 'msdynce_ismaintainedexternally') }}
     {{ choice_join('choice_labels', 'source', 'salesorder', 'msdynce_processingstatus') }}
     {{ choice_join('choice_labels', 'source', 'salesorder', 'statecode') }}
+    {{ status_reason_join('status_reason_labels', 'source', 'salesorder', 'statecode_choice.option_value') }}
     left join currency_codes
         on lower(currency_codes.currency_name) = lower(trim(source.transactioncurrencyid))
 )

@@ -22,6 +22,14 @@ from p2c.output import Column
 
 REJECTS_RELATION = ("audit", "dualwrite_rejects")
 RECONCILIATION_RELATION = ("audit", "dualwrite_reconciliation")
+TARGET_STATES_RELATION = ("audit", "dualwrite_target_states")
+TARGET_STATE_COLUMNS = (
+    Column("entity"),
+    Column("state_of"),
+    Column("statecode", numeric=True),
+    Column("state_label"),
+    Column("target_rows", numeric=True),
+)
 # Dynamics' "Export to Excel" writes the header on row 1, so data row n is on Excel row n + 1.
 HEADER_ROWS = 1
 
@@ -58,6 +66,8 @@ class AuditTables:
     reconciliation: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
+    # target rows per table and state (lines by their parent's): how many quotes are Won before an upload
+    target_states: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -212,4 +222,8 @@ def read_audit_tables(con: duckdb.DuckDBPyConnection) -> AuditTables:
         tables.notes.append("audit.dualwrite_rejects is not built: only the loader's rejects are listed")
     tables.rejects = read_rejects(con)
     tables.files = read_files(con)
+    if relation_exists(con, *TARGET_STATES_RELATION):
+        tables.target_states = _dicts(
+            con.execute('select * from "audit"."dualwrite_target_states" order by entity, statecode')
+        )
     return tables

@@ -23,7 +23,13 @@ from p2c.build.record import RUNNING, BuildEvidence, BuildRecord, read_evidence,
 from p2c.contract.artifacts import RUN_RESULTS, Artifacts, load_artifacts
 from p2c.database import check_existing, check_writable_folder, reading
 from p2c.errors import P2CError, UsageError
-from p2c.lineage.audit_tables import FILE_COLUMNS, REJECT_COLUMNS, AuditTables, read_audit_tables
+from p2c.lineage.audit_tables import (
+    FILE_COLUMNS,
+    REJECT_COLUMNS,
+    TARGET_STATE_COLUMNS,
+    AuditTables,
+    read_audit_tables,
+)
 from p2c.lineage.docs_site import write_docs_site
 from p2c.lineage.export import write_csv, write_json
 from p2c.lineage.pack_contents import AuditPack, build_audit
@@ -268,7 +274,7 @@ def write_pack(
 
 
 def write_audit_tables(out_dir: Path, tables: AuditTables, header: dict[str, Any]) -> list[Path]:
-    """build.json, reconciliation.csv|json, rejects.csv|json, files.csv|json."""
+    """build.json, reconciliation.csv|json, rejects.csv|json, files.csv|json, target_states.csv|json."""
     written = [out_dir / "build.json"]
     written[0].write_text(json.dumps(header, indent=1, default=str, ensure_ascii=False), encoding="utf-8")
     reconciliation_columns = [Column(name) for name in tables.reconciliation_columns] or [Column("entity")]
@@ -276,6 +282,7 @@ def write_audit_tables(out_dir: Path, tables: AuditTables, header: dict[str, Any
         ("reconciliation", tables.reconciliation, reconciliation_columns),
         ("rejects", tables.rejects, list(REJECT_COLUMNS)),
         ("files", tables.files, list(FILE_COLUMNS)),
+        ("target_states", tables.target_states, list(TARGET_STATE_COLUMNS)),
     ):
         with (out_dir / f"{name}.csv").open("w", encoding="utf-8", newline="") as handle:
             emit_csv(rows, columns, handle)

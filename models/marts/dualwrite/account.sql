@@ -24,6 +24,8 @@ initialized as (
         address1_country,
         creditlimit,
         transactioncurrencyid,
+        statecode,
+        statuscode,
         _source_record_id,
         _source_file,
         _source_sheet,

@@ -23,6 +23,8 @@ initialized as (
         msdyn_contactfor,
         msdyn_isprospect,
         parentcustomerid_account,
+        statecode,
+        statuscode,
         _source_record_id,
         _source_file,
         _source_sheet,

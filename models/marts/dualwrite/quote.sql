@@ -24,6 +24,8 @@ initialized as (
         msdyn_ordertype,
         transactioncurrencyid,
         pricelevelid,
+        statecode,
+        statuscode,
         _source_revisionnumber,
         _source_record_id,
         _source_file,

@@ -18,6 +18,8 @@ initialized as (
         quantity,
         priceperunit,
         ispriceoverridden,
+        parent_statecode,
+        parent_statuscode,
         _source_record_id,
         _source_file,
         _source_sheet,
