@@ -1,4 +1,4 @@
-"""The models carry each record's state and status reason (lines their parent's): decoded in any language,
+"""Each record's state and status reason travel from the export to dualwrite.* as information (lines
 carry their parent's), decoded from labels in any language, never initialized, and counted per state."""
 
 from __future__ import annotations
