@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml
 
 ## demo: the whole job on the sample set, in demo/ (never ./p2c.duckdb): sample -> load -> build -> lineage
 ## pack -> a local Dataverse emulator (seeded from the landed exports, in the background) -> plan -> upload
-## -> results; the emulator is stopped at the end, whatever happens.
+## -> upload of that reviewed plan -> results; the emulator is stopped at the end, whatever happens.
 DEMO_DIR ?= demo
 DEMO_DB := $(DEMO_DIR)/p2c-demo.duckdb
 DEMO_PORT ?= 8943
@@ -39,7 +39,7 @@ demo: $(BIN)/.installed
 	for i in $$(seq 100); do [ -s $(DEMO_DIR)/emulator-ca.pem ] && grep -q "Dataverse emulator at" $(DEMO_DIR)/emulator.log && break; \
 	  kill -0 $$emulator 2>/dev/null || { cat $(DEMO_DIR)/emulator.log; exit 2; }; sleep 0.2; done; \
 	$(BIN)/p2c plan --env $(DEMO_ENV) --db $(DEMO_DB) --out $(DEMO_DIR)/plan.json; \
-	$(BIN)/p2c upload --env $(DEMO_ENV) --db $(DEMO_DB); \
+	$(BIN)/p2c upload --env $(DEMO_ENV) --db $(DEMO_DB) --plan $(DEMO_DIR)/plan.json; \
 	$(BIN)/p2c results --db $(DEMO_DB)
 	@echo "Done. Look at: $(DEMO_DIR)/audit/report.html (lineage audit pack), $(DEMO_DIR)/plan.json (the plan),"
 	@echo "  '$(BIN)/p2c results --db $(DEMO_DB)' (upload results), $(DEMO_DIR)/emulator.log (what Dataverse saw)."

@@ -556,8 +556,8 @@ def upload(
 ) -> None:
     """Initialize the existing records in Dataverse (updates by record id, dependency order). Run the same
     command again after an interruption or an outage: rows already done are skipped. Exit 1 when rows
-    failed, 2 when it could not run or stopped early (the database's build not verified, the service
-    unreachable)."""
+    failed or an applied plan left rows out, 2 when it could not run or stopped early (the database's build
+    not verified, the service unreachable)."""
     from contextlib import nullcontext
 
     from p2c.upload import api
@@ -591,7 +591,8 @@ def upload(
     render_upload(result, resolve_format(file_format), err_console)
     if result.run.stopped:
         raise typer.Exit(ExitCode.CANNOT_RUN)
-    raise typer.Exit(ExitCode.FAILED_ROWS if result.failed else ExitCode.OK)
+    # rows that failed, or that an applied plan left out, are not done: a script must not read success
+    raise typer.Exit(ExitCode.FAILED_ROWS if result.failed or result.left_out else ExitCode.OK)
 
 
 @app.command()

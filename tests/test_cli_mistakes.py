@@ -315,3 +315,33 @@ def test_piped_help_and_usage_errors_are_plain_text_with_nothing_cut(args: list[
         assert shown.returncode == 0 and "Usage: " in shown.stdout
     else:
         assert shown.returncode == 2 and "'--retry-for'" in shown.stderr
+
+
+@pytest.mark.parametrize(
+    ("present", "missing"),
+    [
+        ({"P2C_CLIENT_SECRET_2": "half-a-user-secret"}, "P2C_CLIENT_ID_2"),
+        ({"P2C_CLIENT_CERT_3": "/nowhere/cert.pem", "P2C_CLIENT_ID_2": "id-2", "P2C_CLIENT_SECRET_2": "s2"},
+         "P2C_CLIENT_ID_3"),
+    ],
+)  # fmt: skip
+def test_a_numbered_user_with_one_half_missing_is_a_usage_error(
+    present: dict[str, str], missing: str
+) -> None:
+    from p2c.dataverse.credentials import credentials_from_env
+    from p2c.errors import UsageError
+
+    env = {"P2C_TENANT_ID": "t", "P2C_CLIENT_ID": "id-1", "P2C_CLIENT_SECRET": "s1", **present}
+    with pytest.raises(UsageError) as refused:
+        credentials_from_env(env)
+    assert missing in refused.value.message
+    assert "half-a-user-secret" not in refused.value.message
+
+
+def test_plan_without_an_environment_url_names_the_option_and_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("P2C_DATAVERSE_URL", raising=False)
+    code, _, err = _run("plan", "--db", str(tmp_path / "x.duckdb"), "--out", str(tmp_path / "p.json"))
+    assert code == ExitCode.CANNOT_RUN
+    assert "--env" in err and "P2C_DATAVERSE_URL" in err and "pass it" not in err

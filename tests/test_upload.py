@@ -926,3 +926,219 @@ def test_the_next_tables_writes_start_while_the_last_ones_are_in_flight_and_tall
     assert {table: (n, distinct) for table, n, distinct in recorded} == {
         t: (n, n) for t, n in targets.items()
     }
+
+
+# -- issue fix19: `upload --plan` accounts for every row, its dry run is the real run's forecast ----------
+
+
+def _upload_json(stage: Stage, *args: str) -> tuple[Result, dict[str, dict[str, Any]]]:
+    result = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--format", "json", *args)
+    return result, {t["table"]: t for t in json.loads(result.stdout)["tables"]}
+
+
+def _reconciliation(stage: Stage) -> dict[str, dict[str, Any]]:
+    listed = stage.p2c("results", "--db", str(stage.db), "--format", "json")
+    assert "Traceback" not in listed.output, listed.output
+    return {r["table_name"]: r for r in json.loads(listed.stdout)["reconciliation"]}
+
+
+def _balanced(stage: Stage) -> dict[str, dict[str, Any]]:
+    reconciliation = _reconciliation(stage)
+    for table, row in reconciliation.items():
+        parts = row["updated"] + row["unchanged"] + row["failed"] + row["to_do"]
+        assert row["target_rows"] == parts and row["difference"] == 0, (table, row)
+    return reconciliation
+
+
+def _ghost_contact(stage: Stage) -> str:
+    ghost = str(uuid.uuid4())
+    [(contact,)] = stage.query("select msdyn_contactpersonid from dualwrite.contact order by 1 limit 1")
+    stage.execute(
+        "update dualwrite.contact set _source_record_id = ? where msdyn_contactpersonid = ?", [ghost, contact]
+    )
+    return ghost
+
+
+def _write_plan(stage: Stage, name: str, *tables: str) -> Path:
+    plan_path = stage.db.parent / name
+    for_tables = [arg for table in tables for arg in ("--table", table)]
+    planned = stage.p2c(
+        "plan", "--env", stage.env, "--db", str(stage.db), *for_tables, "--out", str(plan_path)
+    )
+    assert planned.exit_code == ExitCode.OK, planned.output
+    return plan_path
+
+
+def _cut_plan(plan_path: Path, table: str, keep: int) -> None:
+    plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    plan["tables"][table]["rows"] = plan["tables"][table]["rows"][:keep]
+    plan_path.write_text(json.dumps(plan), encoding="utf-8")
+
+
+def test_upload_of_a_plan_records_its_failed_rows_and_the_rows_left_out(stage: Stage) -> None:
+    ghost = _ghost_contact(stage)
+    plan_path = _write_plan(stage, "plan.json", "account", "contact")
+    _cut_plan(plan_path, "account", 2)
+    targets = _counts(stage)
+
+    applied, tables = _upload_json(stage, "--plan", str(plan_path))
+    assert applied.exit_code == ExitCode.FAILED_ROWS, applied.output
+    account, contact = tables["account"], tables["contact"]
+    assert (account["updated"], account["not_in_plan"]) == (2, targets["account"] - 2)
+    assert (contact["failed"], contact["not_found"], contact["updated"]) == (1, 1, targets["contact"] - 1)
+    assert "left out" in applied.stderr and "p2c results" in applied.stderr
+    failed = stage.query(
+        "select record_id, error_code from upload.results join upload.runs using (run_id)"
+        " where results.status = 'failed' and not dry_run"
+    )
+    assert failed == [(ghost, "p2c:not_found")]
+    assert stage.state.api_writes("update") == 2 + targets["contact"] - 1
+
+    reconciliation = _balanced(stage)
+    assert reconciliation["account"]["to_do"] == targets["account"] - 2
+    assert reconciliation["contact"]["failed"] == 1
+
+
+def test_upload_of_a_plan_of_unchanged_rows_records_them_and_refuses_an_outdated_plan(stage: Stage) -> None:
+    assert stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--table", "account").exit_code == 0
+    stage.execute("delete from upload.results")  # nothing done before: every row is read and found unchanged
+    plan_path = _write_plan(stage, "plan.json", "account")
+    plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    assert {r["action"] for r in plan["tables"]["account"]["rows"]} == {"unchanged"}
+    targets = _counts(stage)
+    writes = stage.state.api_writes("update")
+
+    applied, tables = _upload_json(stage, "--plan", str(plan_path))
+    assert applied.exit_code == ExitCode.OK, applied.output
+    assert tables["account"]["unchanged"] == targets["account"]
+    assert _balanced(stage)["account"]["unchanged"] == targets["account"]
+
+    # a value changed in DuckDB since this plan: the row is an update now, which nobody reviewed
+    stage.execute("delete from upload.results")
+    [(outdated,)] = stage.query("select _source_record_id from dualwrite.account order by 1 limit 1")
+    stage.execute(
+        "update dualwrite.account set msdyn_partynumber = 'PN-NEW' where _source_record_id = ?", [outdated]
+    )
+    again, tables = _upload_json(stage, "--plan", str(plan_path))
+    assert again.exit_code == ExitCode.FAILED_ROWS, again.output
+    assert (tables["account"]["plan_outdated"], tables["account"]["failed"]) == (1, 1)
+    [(code, message)] = stage.query(
+        "select error_code, message from upload.results join upload.runs using (run_id)"
+        " where results.status = 'failed' and not dry_run"
+    )
+    assert code == "p2c:plan_outdated" and "make a new plan" in message
+    assert stage.state.api_writes("update") == writes
+    _balanced(stage)
+
+
+def test_a_plan_row_changed_in_duckdb_has_its_own_code(stage: Stage) -> None:
+    plan_path = _write_plan(stage, "plan.json", "account")
+    [(changed,)] = stage.query("select _source_record_id from dualwrite.account order by 1 limit 1")
+    stage.execute(
+        "update dualwrite.account set msdyn_partynumber = 'PN-NEW' where _source_record_id = ?", [changed]
+    )
+    applied, _ = _upload_json(stage, "--plan", str(plan_path))
+    assert applied.exit_code == ExitCode.FAILED_ROWS, applied.output
+    [(code, message)] = stage.query(
+        "select error_code, message from upload.results join upload.runs using (run_id)"
+        " where results.status = 'failed' and not dry_run"
+    )
+    assert code == "p2c:plan_row_changed" and "changed in DuckDB" in message
+
+
+def test_a_dry_run_of_a_plan_forecasts_exactly_what_the_upload_of_it_does(stage: Stage) -> None:
+    _ghost_contact(stage)
+    plan_path = _write_plan(stage, "plan.json", "account", "contact")
+    _cut_plan(plan_path, "account", 2)
+    dry, forecast = _upload_json(stage, "--plan", str(plan_path), "--dry-run")
+    assert stage.state.api_writes("update") == 0
+    assert set(forecast) == {"account", "contact"}  # the plan's tables, not every table of the build
+    for table in forecast.values():  # every row counted once
+        once = table["would_update"] + table["unchanged"] + table["failed"] + table["not_in_plan"]
+        assert once + table["already_done"] == table["rows"], table
+    applied, done = _upload_json(stage, "--plan", str(plan_path))
+    assert dry.exit_code == applied.exit_code == ExitCode.FAILED_ROWS, (dry.output, applied.output)
+    assert forecast["account"]["would_update"] == 2
+    for name, table in done.items():
+        expected = {**table, "would_update": table["updated"], "updated": 0}
+        keys = ("would_update", "updated", "unchanged", "failed", "not_found", "conflict", "not_in_plan")
+        assert {k: forecast[name][k] for k in keys} == {k: expected[k] for k in keys}, name
+
+
+def test_the_plan_shows_rows_done_but_changed_in_dataverse(stage: Stage) -> None:
+    assert stage.p2c("upload", "--env", stage.env, "--db", str(stage.db)).exit_code == ExitCode.OK
+    record_id, _, _ = _account_row(stage)
+    edited = _api(stage).patch(
+        f"{stage.emulator.service_root}accounts({record_id})",
+        json={"msdyn_partynumber": "CHANGED-BEHIND"},
+        headers={"If-Match": "*"},
+    )
+    assert edited.status_code == 204, edited.text
+    args = ["plan", "--env", stage.env, "--db", str(stage.db), "--table", "account"]
+    shown = stage.p2c(*args, "--out", str(stage.db.parent / "p.json"), "--format", "json")
+    [account] = json.loads(shown.stdout)["tables"]
+    assert account["done_but_differs"] == 1
+    as_csv = stage.p2c(*args, "--out", str(stage.db.parent / "p.json"), "--format", "csv")
+    assert "done_but_differs" in as_csv.stdout.splitlines()[0]
+    as_table = stage.p2c(*args, "--out", str(stage.db.parent / "p.json"))
+    assert "differs" in as_table.stdout
+    uploaded, tables = _upload_json(stage)
+    assert uploaded.exit_code == ExitCode.OK, uploaded.output
+    assert (tables["account"]["done_but_differs"], tables["account"]["updated"]) == (1, 1)
+
+
+def test_without_a_database_the_commands_say_so_before_the_build(tmp_path: Path) -> None:
+    missing = tmp_path / "p2c.duckdb"
+    commands = (
+        ["results"],
+        ["plan", "--env", "https://contoso.crm4.dynamics.com", "--out", str(tmp_path / "p.json")],
+        ["upload", "--env", "https://contoso.crm4.dynamics.com", "--dry-run"],
+    )
+    for command in commands:
+        result = CliRunner().invoke(app, [*command, "--db", str(missing)])
+        assert result.exit_code == ExitCode.CANNOT_RUN, (command, result.output)
+        assert "no database" in result.stderr and "p2c load" in result.stderr, result.stderr
+        assert "manifest.json" not in result.stderr
+
+
+def test_results_say_what_kind_of_rows_there_are_none_of(stage: Stage) -> None:
+    assert stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--table", "account").exit_code == 0
+    shown = stage.p2c("results", "--db", str(stage.db))
+    assert "no failed rows" in shown.output
+    skipped = stage.p2c("results", "--db", str(stage.db), "--status", "skipped")
+    assert "no rows with status skipped" in skipped.output
+
+
+def test_writes_in_flight_at_a_stop_are_said_and_settled_apart_by_the_next_run(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from p2c.dataverse import DataverseClient
+    from p2c.dataverse.errors import DataverseTransientError
+
+    real = DataverseClient.update_many
+
+    def answer_lost_at_contacts(self: DataverseClient, table: str, rows: Any) -> Any:
+        answered = real(self, table, rows)
+        if table == "contact":  # Dataverse wrote them, the client gave up before their answers came back
+            raise DataverseTransientError(
+                "the service did not answer for 300 s: gave up after the outage budget"
+            )
+        return answered
+
+    monkeypatch.setattr(DataverseClient, "update_many", answer_lost_at_contacts)
+    stopped, tables = _upload_json(stage)
+    assert stopped.exit_code == ExitCode.CANNOT_RUN, stopped.output
+    contacts = _counts(stage)["contact"]
+    assert stage.state.api_writes("update", "contact") == contacts
+    assert tables["contact"]["updated"] == 0
+    [(run_id,)] = stage.query("select run_id from upload.runs")
+    assert f"{contacts} more row(s) were in flight" in stopped.stderr, stopped.stderr
+    assert "the next run reads them back" in stopped.stderr
+
+    monkeypatch.setattr(DataverseClient, "update_many", real)
+    again, tables = _upload_json(stage)
+    assert again.exit_code == ExitCode.OK, again.output
+    assert (tables["contact"]["settled"], tables["contact"]["updated"]) == (contacts, 0)
+    assert f"{contacts} row(s) written by the interrupted run {run_id} were confirmed" in again.stderr
+    assert stage.state.api_writes("update", "contact") == contacts
+    _balanced(stage)

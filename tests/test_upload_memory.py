@@ -21,7 +21,8 @@ RECORD = "1b514ffd-bfec-4c6b-874c-403e17a7bd54"
 
 def _judged() -> Judged:
     row = TargetRow("account", RECORD, RECORD, "USMF", "ACC-1", {}, {})
-    return Judged(Prepared(row, RECORD, {"msdyn_partynumber": "P1"}), Decision.UPDATE, payload={"x": 1})
+    prepared = Prepared(row, RECORD, desired={"msdyn_partynumber": "P1"})
+    return Judged(prepared, Decision.UPDATE, payload={"x": 1})
 
 
 def _refused(code: str, message: str) -> RowResult:

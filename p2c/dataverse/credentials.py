@@ -182,6 +182,15 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> list[Credentia
     for index in range(1, MAX_USERS + 1):
         sfx = _suffix(index)
         if not env.get(f"P2C_CLIENT_ID{sfx}", "").strip():
+            # a secret or certificate without its client id is a user half configured, not no user
+            halves = [
+                f"P2C_CLIENT_{kind}{sfx}" for kind in ("SECRET", "CERT") if env.get(f"P2C_CLIENT_{kind}{sfx}")
+            ]
+            if halves:
+                raise UsageError(
+                    f"{halves[0]} is set but P2C_CLIENT_ID{sfx} is not",
+                    hint=f"set both P2C_CLIENT_ID{sfx} and {halves[0]} for that application user, or neither",
+                )
             missing_at = missing_at or index
             continue
         if missing_at is not None:

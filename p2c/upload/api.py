@@ -14,6 +14,7 @@ did not succeed, or was loaded after it, is refused (`allow_unverified` override
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,16 @@ from p2c.errors import P2CError, UsageError
 from p2c.upload.matching import Identification, MatchRule, check_rules, parse_match, plan_identities
 from p2c.upload.prepare import Decision
 from p2c.upload.progress import RunWatch
-from p2c.upload.runner import DroppedRow, RunSummary, TableTally, load_plan
+from p2c.upload.runner import (
+    DroppedRow,
+    RunSummary,
+    TableTally,
+    load_plan,
+    plan_tables,
+    planned_rows_gone,
+)
 from p2c.upload.session import ConnectionSettings, Session, client_options, open_session
-from p2c.upload.store import OutcomeStatus
+from p2c.upload.store import OutcomeStatus, intents_in_flight
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class PlanTable:
     not_found: int
     conflict: int
     cannot_write: int
+    done_but_differs: int  # recorded done, but Dataverse no longer holds those values: to be sent again
     notes: tuple[str, ...]
     read_only: int = 0  # in a state the caller may not write (or --leave-read-only): not sent
 
@@ -55,6 +64,7 @@ class PlanTable:
             decided[Decision.NOT_FOUND],
             decided[Decision.CONFLICT],
             decided[Decision.CANNOT_WRITE],
+            decided[Decision.DONE_BUT_DIFFERS],
             tuple(tally.notes),
             decided[Decision.READ_ONLY],
         )
@@ -69,13 +79,17 @@ class UploadTable:
     already_done: int
     updated: int
     would_update: int  # a dry run: rows it would have sent
+    done_but_differs: int  # of the (would be) updated: done before, changed in Dataverse since, sent again
+    settled: int  # written by an interrupted run, confirmed now by reading them back (not this run's update)
     unchanged: int
     failed: int
     not_found: int  # of the failed: the kinds decided before any write
     conflict: int
     cannot_write: int
+    plan_outdated: int  # of the failed: an update now, which the applied plan did not review
     write_failed: int  # of the failed: refused by Dataverse (or changed since the plan)
-    skipped: int
+    not_in_plan: int  # target rows the applied plan does not hold: not sent, still to do
+    skipped: int  # not sent on purpose: would be updated (a dry run) or not in the applied plan
     rows_per_s: int
     throttled_s: float  # on the clock, with at least one request of this table held
     throttle_request_s: float  # the holds of its requests added up (concurrent holds count each)
@@ -99,13 +113,17 @@ class UploadTable:
             already_done=tally.already_done,
             updated=status[OutcomeStatus.UPDATED],
             would_update=status[OutcomeStatus.SKIPPED] if dry_run else 0,
+            done_but_differs=decided[Decision.DONE_BUT_DIFFERS],
+            settled=sum(tally.settled_by.values()),
             unchanged=status[OutcomeStatus.UNCHANGED],
             failed=failed,
             not_found=decided[Decision.NOT_FOUND],
             conflict=decided[Decision.CONFLICT],
             cannot_write=decided[Decision.CANNOT_WRITE],
-            write_failed=max(0, failed - before_write),
-            skipped=status[OutcomeStatus.SKIPPED],
+            plan_outdated=tally.plan_outdated,
+            write_failed=max(0, failed - before_write - tally.plan_outdated),
+            not_in_plan=tally.not_in_plan,
+            skipped=status[OutcomeStatus.SKIPPED] + tally.not_in_plan,
             rows_per_s=round(processed / tally.seconds) if tally.seconds > 0 else 0,
             throttled_s=round(tally.throttle_wait_s, 1),
             throttle_request_s=round(tally.throttle_request_s, 1),
@@ -153,10 +171,18 @@ class UploadResult:
     plan_file: Path | None
     tables: dict[str, UploadTable] = field(default_factory=dict)
     dropped: tuple[DroppedRow, ...] = ()  # rows of the applied plan that are no longer in the build
+    # a stopped run: rows whose writes were in flight (intents committed, no answer recorded)
+    in_flight: int = 0
+    settled: dict[str, int] = field(default_factory=dict)  # per interrupted run: its writes read back
 
     @property
     def failed(self) -> int:
         return sum(t.failed for t in self.tables.values())
+
+    @property
+    def left_out(self) -> int:
+        """Target rows the applied plan does not hold: not sent, still to do."""
+        return sum(t.not_in_plan for t in self.tables.values())
 
 
 def plan(
@@ -174,6 +200,7 @@ def plan(
     """Read the current records by id and decide each row; write the plan to `out`. Never writes.
     `match`: `TABLE=COLUMN[,COLUMN...]` rules identifying the rows exported without a record id
     (p2c/upload/matching.py); the plan records how each row was identified."""
+    check_environment_url(environment)
     check_plan_out(out)
     rules = parse_match(match)
     options = client_options(ConnectionSettings(), read_only=True)
@@ -202,6 +229,7 @@ def upload(
     """Update the existing records by id (or, `dry_run`, decide everything and send nothing: the client is
     then read-only, so no code path can write). `match` as for `plan`; with a plan, its rules are the
     plan's (a different rule for one of its tables is a usage error)."""
+    check_environment_url(environment)
     settings = settings or ConnectionSettings()
     options = client_options(settings, read_only=dry_run)
     rules = parse_match(match)
@@ -219,15 +247,42 @@ def upload(
     ) as session:
         use_match_rules(session, rules, planned)
         session.runner.record_state.leave_read_only = settings.leave_read_only
-        summary = session.runner.run("upload", tables, dry_run=dry_run, plan_in=plan_file)
+        scope, elsewhere = _plan_scope(session, plan_file, tables)
+        summary = session.runner.run("upload", scope, dry_run=dry_run, plan_in=plan_file)
+        if elsewhere and plan_file is not None and summary.stopped is None:
+            summary.dropped += planned_rows_gone(
+                session.con,
+                session.contracts,
+                load_plan(plan_file, session.client.environment_url),
+                elsewhere,
+            )
         problems = session.build_problems
+        in_flight = intents_in_flight(session.con, summary.run_id) if summary.stopped else 0
+    settled: Counter[str] = Counter()
+    for tally in summary.tables:
+        settled.update(tally.settled_by)
     return UploadResult(
         RunFacts.of(summary, problems),
         summary.dry_run,
         plan_file,
         {t.table: UploadTable.of(t, summary.dry_run) for t in summary.tables},
         tuple(summary.dropped),
+        in_flight,
+        dict(settled),
     )
+
+
+def _plan_scope(
+    session: Session, plan_file: Path | None, tables: Sequence[str]
+) -> tuple[Sequence[str], list[str]]:
+    """The tables an upload goes through: those asked for, else an applied plan's (a plan made for
+    `--table account` applies to accounts, it leaves no contact out); and the plan's tables that are no
+    longer dualwrite tables of the build, whose rows are reported as gone."""
+    if plan_file is None or tables:
+        return tables, []
+    in_plan = plan_tables(plan_file)
+    known = [t for t in in_plan if t in session.contracts]
+    return (known or in_plan), [t for t in in_plan if t not in session.contracts] if known else []
 
 
 def use_match_rules(
@@ -256,6 +311,15 @@ def _with_plan_rules(
                 hint="apply the plan as it is (its rules are used), or make a new plan with this rule",
             )
     return {**rules, **in_plan}, planned
+
+
+def check_environment_url(environment: str | None) -> None:
+    """An environment URL is given (--env) or set ($P2C_DATAVERSE_URL): said before anything is opened."""
+    if not (environment or os.environ.get(ENVIRONMENT_URL_VARIABLE, "")):
+        raise UsageError(
+            "no Dataverse environment URL",
+            hint=f"give it with --env https://<org>.crm.dynamics.com, or set ${ENVIRONMENT_URL_VARIABLE}",
+        )
 
 
 def check_plan_out(out: Path) -> None:

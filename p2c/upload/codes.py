@@ -15,7 +15,12 @@ MATCH_SHARED = "p2c:match_shared"
 REFERENCE_MISSING = "p2c:reference_missing"  # a lookup value no (or more than one) record has
 COMPANY_CONFLICT = "p2c:company_conflict"  # the record already belongs to another company
 NOT_FOUND = "p2c:not_found"  # the record id is not in Dataverse
-RECORD_CHANGED = "p2c:record_changed"  # the record (ETag) or the row (payload) changed since the plan
+# the record changed since the plan (a failed If-Match ETag), or --match now finds another record
+RECORD_CHANGED = "p2c:record_changed"
+PLAN_ROW_CHANGED = "p2c:plan_row_changed"  # the row's values in DuckDB are not the plan's payload any more
+# the row is an update now, but the applied plan had it unchanged, not found or refused: nobody reviewed it
+PLAN_OUTDATED = "p2c:plan_outdated"
+NOT_IN_PLAN = "p2c:not_in_plan"  # a target row the applied plan does not hold: skipped, still to do
 KEY_CONFLICT = "p2c:key_conflict"  # another record already has the alternate key the update would give
 PARTY_NUMBER_USED = "p2c:party_number_used"  # another record of the scope already has the party number
 RECORD_READ_ONLY = "p2c:record_read_only"  # a quote/order (or its line) in a state the caller may not write

@@ -20,6 +20,7 @@ PLAN_COLUMNS = (
     Column("not_found", "not found", numeric=True),
     Column("conflict", "conflicts", numeric=True),
     Column("cannot_write", "cannot write", numeric=True),
+    Column("done_but_differs", "done, differs", numeric=True),  # done before, changed in Dataverse since
     Column("read_only", "read-only", numeric=True),
 )
 
@@ -36,6 +37,8 @@ UPLOAD_COLUMNS = (
     Column("rows", numeric=True),
     Column("already_done", "done before", numeric=True),
     Column("updated", numeric=True),
+    Column("done_but_differs", "of which sent again", numeric=True),
+    Column("settled", "settled", numeric=True),  # written by an interrupted run, read back now
     Column("unchanged", numeric=True),
     *_FAILED_BY_KIND,
     Column("rows_per_s", "rows/s", numeric=True),
@@ -46,8 +49,14 @@ DRY_RUN_COLUMNS = (
     Column("rows", numeric=True),
     Column("already_done", "done before", numeric=True),
     Column("would_update", "would update", numeric=True),
+    Column("done_but_differs", "of which sent again", numeric=True),
     Column("unchanged", numeric=True),
     *_FAILED_BY_KIND,
+)
+# shown when a plan is applied: what the plan did not review
+PLAN_APPLIED_COLUMNS = (
+    Column("plan_outdated", "plan outdated", numeric=True),
+    Column("not_in_plan", "not in plan", numeric=True),
 )
 DROPPED_COLUMNS = (
     Column("table"),
@@ -133,6 +142,8 @@ def render_upload(result: UploadResult, fmt: OutputFormat, err: Console) -> None
     else:
         title = f"p2c upload {result.run.run_id} -> {result.run.environment}"
         columns = DRY_RUN_COLUMNS if result.dry_run else UPLOAD_COLUMNS
+        if result.plan_file is not None:
+            columns = (*columns, *PLAN_APPLIED_COLUMNS)
         render_rows(rows, columns, fmt, title=title + (" (dry run: nothing sent)" if result.dry_run else ""))
         if dropped and fmt is OutputFormat.TABLE:
             render_rows(dropped, DROPPED_COLUMNS, fmt, title="planned rows no longer in the build: not sent")
@@ -145,21 +156,43 @@ def render_upload(result: UploadResult, fmt: OutputFormat, err: Console) -> None
             highlight=False,
             soft_wrap=True,
         )
-    if result.failed:
+    for run_id, count in sorted(result.settled.items()):
         err.print(
-            f"{result.failed} row(s) failed: `p2c results --run {result.run.run_id}` lists them with why",
+            f"{count} row(s) written by the interrupted run {run_id} were confirmed by reading them back"
+            " (counted as settled, not as this run's updates)",
             highlight=False,
             soft_wrap=True,
         )
-    _stopped(result.run, err)
+    would = "would fail" if result.dry_run else "failed"
+    if result.failed:
+        err.print(
+            f"{result.failed} row(s) {would}: `p2c results --run {result.run.run_id}` lists them with why",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if result.left_out:
+        err.print(
+            f"{result.left_out} target row(s) were left out: not in the applied plan, not sent, still to do;"
+            f" `p2c results --run {result.run.run_id} --status skipped` lists them",
+            highlight=False,
+            soft_wrap=True,
+        )
+    _stopped(result.run, err, result.in_flight)
 
 
-def _stopped(run: RunFacts, err: Console) -> None:
+def _stopped(run: RunFacts, err: Console, in_flight: int = 0) -> None:
     if run.stopped is None:
         return
+    flight = (
+        f"\n  {in_flight} more row(s) were in flight when it stopped (sent, no answer recorded):"
+        " Dataverse may hold them; the next run reads them back and settles them"
+        if in_flight
+        else ""
+    )
     err.print(
         f"[red]stopped:[/red] {run.stopped}\n"
-        f"  the rows above are recorded (run {run.run_id}); run the same command again to do the rest",
+        f"  the rows above are recorded (run {run.run_id}); run the same command again to do the rest"
+        + flight,
         highlight=False,
         soft_wrap=True,
     )

@@ -66,6 +66,7 @@ class ResultsReport:
     reconciliation: list[dict[str, Any]]
     rows: list[dict[str, Any]]
     environment: str | None
+    status: str | None = None  # the --status asked for (None: the failed rows)
 
     @property
     def failed_rows(self) -> int:
@@ -157,7 +158,7 @@ def build_report(
             params,
         )
     )
-    return ResultsReport(runs, reconciliation, rows, environment)
+    return ResultsReport(runs, reconciliation, rows, environment, status)
 
 
 def _reconcile(

@@ -30,7 +30,14 @@ from p2c.contract.dataverse import TableContract
 from p2c.dataverse import DataverseClient, Record, RowResult, UpdateRow
 from p2c.dataverse.results import WriteMethod
 from p2c.errors import TransientError, UsageError
-from p2c.upload.codes import CONCURRENCY_VERSION_MISMATCH, DUPLICATE_KEY_CODES, RECORD_CHANGED
+from p2c.upload.codes import (
+    CONCURRENCY_VERSION_MISMATCH,
+    DUPLICATE_KEY_CODES,
+    NOT_IN_PLAN,
+    PLAN_OUTDATED,
+    PLAN_ROW_CHANGED,
+    RECORD_CHANGED,
+)
 from p2c.upload.live import LiveStatus, database_path, status_path
 from p2c.upload.matching import Identification
 from p2c.upload.prepare import SENDABLE, Decision, Judged, RowPreparer
@@ -114,6 +121,23 @@ class TableTally:
     throttle_request_s: float = 0.0  # the sum over requests of their holds (concurrent holds add up)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # where the environment and the model contract differ
+    not_in_plan: int = 0  # target rows the applied plan does not hold: skipped, still to do
+    plan_outdated: int = 0  # rows that are an update now, which the applied plan did not review: not sent
+    settled_by: Counter[str] = field(default_factory=Counter)  # writes of killed runs read back, per run
+
+    def count(self, item: Judged, outcome: Outcome) -> None:
+        """One recorded row in its columns, each row once: a row left out of the applied plan only as such
+        (not also as its decision), a killed run's write read back as that run's (not this run's update)."""
+        if outcome.error_code == NOT_IN_PLAN:
+            self.not_in_plan += 1
+            return
+        if outcome.run_id:
+            self.settled_by[outcome.run_id] += 1
+            return
+        if outcome.error_code == PLAN_OUTDATED:
+            self.plan_outdated += 1
+        self.by_decision[item.decision] += 1
+        self.by_status[outcome.status] += 1
 
 
 @dataclass(frozen=True)
@@ -254,6 +278,15 @@ def load_plan(path: Path, environment: str, database: str | None = None) -> dict
                 str(row.get("business_key") or ""),
             )  # fmt: skip
     return planned
+
+
+def plan_tables(path: Path) -> list[str]:
+    """The tables a plan file holds, in its order (the file was checked by `load_plan` before)."""
+    try:
+        tables = json.loads(path.read_text(encoding="utf-8")).get("tables")
+    except (OSError, ValueError, AttributeError) as error:
+        raise UsageError(f"cannot read the plan {path}: {error}") from None
+    return [str(table) for table in tables] if isinstance(tables, dict) else []
 
 
 def planned_rows_gone(
@@ -535,8 +568,7 @@ class Runner:
             if outcome is None:  # done before, and Dataverse still holds its values
                 tally.already_done += 1
                 continue
-            tally.by_decision[item.decision] += 1
-            tally.by_status[outcome.status] += 1
+            tally.count(item, outcome)
             if collect:
                 work.plan_rows.append(_plan_row(item))
         tally.throttle_wait_s += throttle
@@ -688,31 +720,15 @@ class Runner:
             if item.settled_run and writes:
                 outcomes[index] = _settled(item)
                 continue
+            if_match = "*"
             if planned is not None:
                 entry = planned.get((contract.table, row.row_key))
-                if entry is None or entry.action not in SENDABLE:
-                    outcomes[index] = _outcome(
-                        item, OutcomeStatus.SKIPPED, "not an update in the applied plan"
-                    )
+                outcome = _against_plan(item, entry)
+                if outcome is not None:
+                    outcomes[index] = outcome
                     continue
-                if item.decision in SENDABLE and entry.payload != item.payload:
-                    outcomes[index] = _outcome(
-                        item, OutcomeStatus.FAILED, "the row changed in DuckDB since the plan", RECORD_CHANGED
-                    )
-                    continue
-                if (item.decision in SENDABLE or item.decision is Decision.UNCHANGED) and entry.etag:
-                    item.payload = entry.payload
-                    if item.decision is Decision.UNCHANGED:
-                        item.decision = Decision.UPDATE
-                    if not writes:
-                        # a dry run of a plan checks it against DuckDB and Dataverse and sends nothing
-                        changed = ", ".join(sorted(entry.payload))
-                        outcomes[index] = _outcome(item, OutcomeStatus.SKIPPED, f"would update {changed}")
-                        continue
-                    to_send.append(
-                        (index, UpdateRow(item.prepared.record_id or "", entry.payload, entry.etag))
-                    )
-                    continue
+                if entry is not None and entry.etag:
+                    if_match = entry.etag  # the reviewed update, on the record as the plan read it
             if item.decision is Decision.UNCHANGED:
                 outcomes[index] = _outcome(item, OutcomeStatus.UNCHANGED, "already initialized")
             elif item.decision not in SENDABLE:
@@ -721,7 +737,7 @@ class Runner:
                 changed = ", ".join(sorted(item.changes))
                 outcomes[index] = _outcome(item, OutcomeStatus.SKIPPED, f"would update {changed}", item.code)
             else:
-                to_send.append((index, UpdateRow(item.prepared.record_id or "", item.payload, "*")))
+                to_send.append((index, UpdateRow(item.prepared.record_id or "", item.payload, if_match)))
         throttle = 0.0
         if to_send:
             if intents is not None:
@@ -767,6 +783,34 @@ def _outcome(item: Judged, status: OutcomeStatus, message: str, code: str = "") 
         finished_at=moment,
         values_hash=item.prepared.values_hash,
     )
+
+
+def _against_plan(item: Judged, entry: PlannedRow | None) -> Outcome | None:
+    """The outcome of a row the applied plan decides before anything is sent, or None when the row is the
+    plan's update (sent with the plan's ETag) or is decided as without a plan (unchanged, or failed with
+    its own reason and code: what the plan foresaw, or what changed since)."""
+    if entry is None:
+        return _outcome(
+            item, OutcomeStatus.SKIPPED, "not in the applied plan: not sent, still to do", NOT_IN_PLAN
+        )
+    if item.decision not in SENDABLE:
+        return None
+    if entry.action not in SENDABLE:
+        return _outcome(
+            item,
+            OutcomeStatus.FAILED,
+            f"the plan had it {entry.action.value.replace('_', ' ')}, it is an update of "
+            f"{', '.join(sorted(item.changes)) or 'its values'} now: not sent; make a new plan (`p2c plan`)",
+            PLAN_OUTDATED,
+        )
+    if entry.payload != item.payload:
+        return _outcome(
+            item,
+            OutcomeStatus.FAILED,
+            "the row changed in DuckDB since the plan: not sent; make a new plan (`p2c plan`)",
+            PLAN_ROW_CHANGED,
+        )
+    return None
 
 
 def _settled(item: Judged) -> Outcome:

@@ -15,13 +15,14 @@ from rich.console import Console
 from p2c.build.record import read_evidence, target_dir_for
 from p2c.contract.artifacts import load_artifacts
 from p2c.contract.dataverse import TableContract, contract_problems, read_contracts
-from p2c.database import open_existing
+from p2c.database import check_existing, open_existing
 from p2c.dataverse import BulkMode, ClientOptions, DataverseClient
 from p2c.errors import ContractError, P2CError, UsageError
 from p2c.output import Column, OutputFormat, emit_json, render_rows
 from p2c.upload.progress import RunWatch
 from p2c.upload.report import RECONCILIATION_COLUMNS, ROW_COLUMNS, RUN_COLUMNS, ResultsReport, build_report
 from p2c.upload.runner import Runner
+from p2c.upload.store import OutcomeStatus
 
 # DuckDB's buffer pool for the upload: rows stream from it, so a small pool suffices, and it is most of the
 # process's memory (1M rows: 485 MiB peak at 256MB with two chunks in flight, 508 MiB with four)
@@ -59,7 +60,9 @@ class ConnectionSettings:
 
 
 def contracts_of(db_path: Path) -> dict[str, TableContract]:
-    """The dualwrite contracts of the build of this database (its own dbt artifacts)."""
+    """The dualwrite contracts of the build of this database (its own dbt artifacts). A database that does
+    not exist is said so first: its missing build artifacts are only a consequence."""
+    check_existing(db_path)
     contracts = read_contracts(load_artifacts(target_dir_for(db_path)))
     problems = [problem for contract in contracts.values() for problem in contract_problems(contract)]
     if problems:
@@ -165,4 +168,6 @@ def print_results(report: ResultsReport, fmt: OutputFormat, console: Console) ->
     if report.rows:
         render_rows(report.rows, [Column(c) for c in ROW_COLUMNS], fmt, title="rows")
     else:
-        console.print("no rows of that status", highlight=False)
+        shown = report.status or OutcomeStatus.FAILED.value
+        kind = "no failed rows" if shown == OutcomeStatus.FAILED.value else f"no rows with status {shown}"
+        console.print(kind, highlight=False)

@@ -317,6 +317,13 @@ def open_intents_sql(table: str) -> str:
     )
 
 
+def intents_in_flight(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """The rows whose writes `run_id` had sent, or was sending, without an answer recorded (a stopped run):
+    Dataverse may hold them; the next run reads them back and settles them."""
+    [(count,)] = con.execute(f"select count(*) from {SCHEMA}.intents where run_id = ?", [run_id]).fetchall()
+    return int(count)
+
+
 def drop_stale_intents(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> None:
     """Once a table was gone through: the intents other runs left for rows that are no longer targets (or
     were found done before) have nothing left to settle."""
