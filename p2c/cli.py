@@ -464,6 +464,8 @@ def plan(
             match=match or [],
         )
     render_plan(result, resolve_format(file_format), err_console)
+    if result.run.interrupted:
+        raise typer.Exit(ExitCode.INTERRUPTED)
     raise typer.Exit(ExitCode.CANNOT_RUN if result.run.stopped else ExitCode.OK)
 
 
@@ -543,6 +545,8 @@ def upload(
             match=match or [],
         )
     render_upload(result, resolve_format(file_format), err_console)
+    if result.run.interrupted:
+        raise typer.Exit(ExitCode.INTERRUPTED)
     if result.run.stopped:
         raise typer.Exit(ExitCode.CANNOT_RUN)
     # rows that failed, or that an applied plan left out, are not done: a script must not read success

@@ -136,6 +136,7 @@ class RunFacts:
     throttle_request_s: float  # the holds of all requests added up (several run at once)
     build_problems: tuple[str, ...]  # accepted with allow_unverified: the build does not vouch for the rows
     stopped: str | None  # why the run stopped early (the service unreachable); None when it ran through
+    interrupted: bool  # stopped by Ctrl-C
 
     @classmethod
     def of(cls, summary: RunSummary, build_problems: Sequence[str]) -> RunFacts:
@@ -147,6 +148,7 @@ class RunFacts:
             round(summary.throttle_request_s, 1),
             tuple(build_problems),
             summary.stopped,
+            summary.interrupted,
         )
 
 
