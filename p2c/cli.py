@@ -444,7 +444,8 @@ def plan(
 ) -> None:
     """Read the current records by id and report, per table, what an upload would change: to update (each
     column's current and new value), unchanged, not found, conflicts, and rows that cannot be written.
-    Sends no write. Refused (exit 2) for a database without a successful build that covers its data."""
+    Sends no write. Exit 1 when rows would fail (not found, conflicts, cannot write); refused (exit 2) for a
+    database without a successful build that covers its data."""
     from contextlib import nullcontext
 
     from p2c.upload import api
@@ -466,7 +467,10 @@ def plan(
     render_plan(result, resolve_format(file_format), err_console)
     if result.run.interrupted:
         raise typer.Exit(ExitCode.INTERRUPTED)
-    raise typer.Exit(ExitCode.CANNOT_RUN if result.run.stopped else ExitCode.OK)
+    if result.run.stopped:
+        raise typer.Exit(ExitCode.CANNOT_RUN)
+    # rows the upload would fail are the plan's finding: a script must not read "all clear"
+    raise typer.Exit(ExitCode.FAILED_ROWS if result.would_fail else ExitCode.OK)
 
 
 @app.command()

@@ -158,6 +158,11 @@ class PlanResult:
     plan_path: Path
     tables: dict[str, PlanTable] = field(default_factory=dict)
 
+    @property
+    def would_fail(self) -> int:
+        """Rows the upload of this plan would fail: not found, conflicts, cannot write."""
+        return sum(t.not_found + t.conflict + t.cannot_write for t in self.tables.values())
+
 
 @dataclass(frozen=True)
 class UploadResult:

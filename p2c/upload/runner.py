@@ -225,7 +225,9 @@ class PlannedRow:
     business_key: str = ""
 
 
-def load_plan(path: Path, environment: str, database: str | None = None) -> dict[tuple[str, str], PlannedRow]:
+def load_plan(
+    path: Path, environment: str, database: str | None = None, organization: str | None = None
+) -> dict[tuple[str, str], PlannedRow]:
     """The rows of a plan file, checked before anything is read or sent: a file that is not a plan, a plan
     of another environment or database, or a row with an unknown action is a usage error naming the row."""
     try:
@@ -246,6 +248,13 @@ def load_plan(path: Path, environment: str, database: str | None = None) -> dict
         raise UsageError(
             f"the plan {path} was made for {document.get('environment')}, not {environment}",
             hint="make a plan for this environment with `p2c plan --env ...`",
+        )
+    planned_for = document.get("organization_id")
+    if organization and planned_for and planned_for != organization:
+        raise UsageError(
+            f"the plan {path} was made for the environment at {environment} when it was organization "
+            f"{planned_for}; it is organization {organization} now (reset or restored at the same URL)",
+            hint="make a new plan of this environment with `p2c plan`",
         )
     made_from = document.get("database")
     if database is not None and made_from is not None and made_from != database:
@@ -372,7 +381,9 @@ class Runner:
         found = database_path(self.con)
         # a plan names its database, so it is not applied to another one
         database = str(found.resolve()) if found else None
-        planned = load_plan(plan_in, environment, database) if plan_in else None
+        # WhoAmI's OrganizationId: an environment reset or restored at the same URL is another one
+        self._organization_id = self._organization_id or self.client.whoami().organization_id
+        planned = load_plan(plan_in, environment, database, self._organization_id) if plan_in else None
         contracts = self.tables(wanted)
         # a plan reads and decides but never writes, and its outcomes never count as done
         writes = command == "upload" and not dry_run
@@ -426,7 +437,8 @@ class Runner:
                 scope += sorted({table for table, _ in planned} - set(self.contracts))
             summary.dropped = planned_rows_gone(self.con, self.contracts, planned, scope)
         if plan_out is not None and summary.stopped is None:
-            write_plan(plan_out, summary, {w.contract.table: w.plan_rows for w in works}, database)
+            rows = {w.contract.table: w.plan_rows for w in works}
+            write_plan(plan_out, summary, rows, database, self._organization_id)
         return summary
 
     def _held_times(self, summary: RunSummary) -> None:
@@ -735,6 +747,16 @@ class Runner:
                     continue
                 if entry is not None and entry.etag:
                     if_match = entry.etag  # the reviewed update, on the record as the plan read it
+                    if not writes and item.etag and item.etag != entry.etag:
+                        # what the upload of the plan would meet: its If-Match refused (412)
+                        outcomes[index] = _outcome(
+                            item,
+                            OutcomeStatus.FAILED,
+                            "the record changed in Dataverse since the plan: the upload of this plan would "
+                            "not write it (412); make a new plan (`p2c plan`)",
+                            RECORD_CHANGED,
+                        )
+                        continue
             if item.decision is Decision.UNCHANGED:
                 outcomes[index] = _outcome(item, OutcomeStatus.UNCHANGED, "already initialized")
             elif item.decision not in SENDABLE:
@@ -898,7 +920,11 @@ def _plan_row(item: Judged) -> dict[str, Any]:
 
 
 def write_plan(
-    path: Path, summary: RunSummary, rows: dict[str, list[dict[str, Any]]], database: str | None = None
+    path: Path,
+    summary: RunSummary,
+    rows: dict[str, list[dict[str, Any]]],
+    database: str | None = None,
+    organization: str | None = None,
 ) -> None:
     """The plan as JSON, one table after the other; streamed so a million rows do not sit in one string.
     It names its environment and database: `upload --plan` refuses it for any other."""
@@ -909,6 +935,7 @@ def write_plan(
             "format": PLAN_FORMAT,
             "run_id": summary.run_id,
             "environment": summary.environment,
+            "organization_id": organization,
             "database": database,
         }
         out.write(json.dumps(head)[:-1] + ', "tables": {')
