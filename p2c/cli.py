@@ -487,7 +487,8 @@ def plan(
 ) -> None:
     """Read the current records by id and report, per table, what an upload would change: to update (each
     column's current and new value), unchanged, not found, conflicts, and rows that cannot be written.
-    Sends no write. Refused (exit 2) for a database without a successful build that covers its data."""
+    Sends no write. Exit 1 when rows would fail (not found, conflicts, cannot write); refused (exit 2) for a
+    database without a successful build that covers its data."""
     from contextlib import nullcontext
 
     from p2c.upload import api
@@ -508,7 +509,12 @@ def plan(
             leave_read_only=leave_read_only,
         )
     render_plan(result, resolve_format(file_format), err_console)
-    raise typer.Exit(ExitCode.CANNOT_RUN if result.run.stopped else ExitCode.OK)
+    if result.run.interrupted:
+        raise typer.Exit(ExitCode.INTERRUPTED)
+    if result.run.stopped:
+        raise typer.Exit(ExitCode.CANNOT_RUN)
+    # rows the upload would fail are the plan's finding: a script must not read "all clear"
+    raise typer.Exit(ExitCode.FAILED_ROWS if result.would_fail else ExitCode.OK)
 
 
 @app.command()
@@ -589,6 +595,8 @@ def upload(
             match=match or [],
         )
     render_upload(result, resolve_format(file_format), err_console)
+    if result.run.interrupted:
+        raise typer.Exit(ExitCode.INTERRUPTED)
     if result.run.stopped:
         raise typer.Exit(ExitCode.CANNOT_RUN)
     # rows that failed, or that an applied plan left out, are not done: a script must not read success

@@ -582,7 +582,6 @@ def test_an_outage_stops_the_run_cleanly_and_the_same_command_finishes_it(
     assert summary["stopped"]
     tables = {t["table"]: t for t in summary["tables"]}
     assert tables["account"]["updated"] == _counts(stage)["account"]
-    assert "salesorder" not in tables
     [(status,)] = stage.query("select status from upload.runs")
     assert status == "interrupted"
 
@@ -840,10 +839,16 @@ def test_an_environment_reset_at_the_same_url_is_uploaded_again(
         return CliRunner().invoke(app, [*args, "--env", emu.base_url, "--db", str(db), "--format", "json"])
 
     with emulator("first.sqlite") as first:
+        assert run(first, "plan", "--out", str(tmp_path / "before.json")).exit_code == ExitCode.OK
         assert run(first, "upload").exit_code == ExitCode.OK
         url, port = first.base_url, int(first.base_url.rsplit(":", 1)[1].split("/")[0])
     with emulator("restored.sqlite", port) as restored:
         assert restored.base_url == url
+        # a plan read from the environment before it was restored is not applied to it
+        stale = run(restored, "upload", "--plan", str(tmp_path / "before.json"))
+        assert stale.exit_code == ExitCode.CANNOT_RUN, stale.output
+        assert "reset or restored at the same URL" in " ".join(stale.output.split())
+        assert EmulatorState(restored.state).api_writes("update", "account") == 0
         planned = run(restored, "plan", "--out", str(tmp_path / "plan.json"))
         assert planned.exit_code == ExitCode.OK, planned.output
         assert all(t["already_done"] == 0 for t in json.loads(planned.stdout)["tables"])
@@ -1132,7 +1137,7 @@ def test_writes_in_flight_at_a_stop_are_said_and_settled_apart_by_the_next_run(
     assert stage.state.api_writes("update", "contact") == contacts
     assert tables["contact"]["updated"] == 0
     [(run_id,)] = stage.query("select run_id from upload.runs")
-    assert f"{contacts} more row(s) were in flight" in stopped.stderr, stopped.stderr
+    assert f"{contacts} more row(s) were being sent" in stopped.stderr, stopped.stderr
     assert "the next run reads them back" in stopped.stderr
 
     monkeypatch.setattr(DataverseClient, "update_many", real)
@@ -1142,3 +1147,86 @@ def test_writes_in_flight_at_a_stop_are_said_and_settled_apart_by_the_next_run(
     assert f"{contacts} row(s) written by the interrupted run {run_id} were confirmed" in again.stderr
     assert stage.state.api_writes("update", "contact") == contacts
     _balanced(stage)
+
+
+def test_a_stopped_run_records_every_write_dataverse_answered(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunks written beside the one that met the outage (other tables' too: one pipeline carries them
+    all) were answered: the stopped run records them as its own, not leaving them for the next run."""
+    import threading
+    import time
+
+    from p2c.dataverse import DataverseClient
+    from p2c.dataverse.errors import DataverseTransientError
+
+    real = DataverseClient.update_many
+    answered: set[str] = set()
+    lock = threading.Lock()
+    first_contact = threading.Event()
+
+    def outage_at_the_first_contacts(self: DataverseClient, table: str, rows: Any) -> Any:
+        if table == "contact" and not first_contact.is_set():
+            first_contact.set()
+            time.sleep(1.0)  # the chunks sent after it are answered before it gives up
+            raise DataverseTransientError(
+                "the service did not answer for 300 s: gave up after the outage budget"
+            )
+        results = real(self, table, rows)
+        with lock:
+            answered.update(r.record_id.lower() for r in results if r.ok)
+        return results
+
+    monkeypatch.setattr(DataverseClient, "update_many", outage_at_the_first_contacts)
+    stopped, _ = _upload_json(stage)
+    assert stopped.exit_code == ExitCode.CANNOT_RUN, stopped.output
+    recorded = {
+        str(record_id).lower()
+        for (record_id,) in stage.query("select record_id from upload.results where status = 'updated'")
+    }
+    assert answered, "no write was answered before the stop"
+    assert answered <= recorded, sorted(answered - recorded)[:5]
+
+    monkeypatch.setattr(DataverseClient, "update_many", real)
+    again, _ = _upload_json(stage)
+    assert again.exit_code == ExitCode.OK, again.output
+    _balanced(stage)
+
+
+def test_a_dry_run_of_a_plan_sees_a_record_changed_in_dataverse_since_the_plan(stage: Stage) -> None:
+    """The upload of the plan would meet a 412 on that record (its If-Match is the plan's ETag): the dry run
+    says so, with the same code, instead of "would update"."""
+    plan_path = stage.db.parent / "plan-etag.json"
+    planned = stage.p2c("plan", "--env", stage.env, "--db", str(stage.db), "--out", str(plan_path))
+    assert planned.exit_code == ExitCode.OK, planned.output
+    record_id, _, _ = _account_row(stage)
+    edited = _api(stage).patch(
+        f"{stage.emulator.service_root}accounts({record_id})",
+        json={"telephone1": "+1 555 0100"},
+        headers={"If-Match": "*"},
+    )
+    assert edited.status_code == 204, edited.text
+    args = ["--plan", str(plan_path), "--table", "account"]
+    dry, _ = _upload_json(stage, "--dry-run", *args)
+    real, _ = _upload_json(stage, *args)
+    assert dry.exit_code == real.exit_code == ExitCode.FAILED_ROWS, (dry.output, real.output)
+    outcomes = stage.query(
+        "select u.dry_run, r.error_code from upload.results r join upload.runs u using (run_id)"
+        " where r.record_id = ? and u.command = 'upload'",
+        [record_id],
+    )
+    assert sorted(outcomes) == [(False, "p2c:record_changed"), (True, "p2c:record_changed")], outcomes
+
+
+def test_a_plan_whose_rows_would_fail_exits_1(stage: Stage) -> None:
+    """A plan is a finding: rows the upload would fail (here a record deleted in Dataverse) make it exit 1."""
+    record_id, _, _ = _account_row(stage)
+    deleted = _api(stage).delete(
+        f"{stage.emulator.service_root}accounts({record_id})", headers={"If-Match": "*"}
+    )
+    assert deleted.status_code == 204, deleted.text
+    plan_path = stage.db.parent / "plan-missing.json"
+    planned = stage.p2c("plan", "--env", stage.env, "--db", str(stage.db), "--out", str(plan_path))
+    assert planned.exit_code == ExitCode.FAILED_ROWS, planned.output
+    document = json.loads(plan_path.read_text(encoding="utf-8"))
+    assert document["tables"]["account"]["summary"]["not_found"] == 1

@@ -143,6 +143,7 @@ class RunFacts:
     throttle_request_s: float  # the holds of all requests added up (several run at once)
     build_problems: tuple[str, ...]  # accepted with allow_unverified: the build does not vouch for the rows
     stopped: str | None  # why the run stopped early (the service unreachable); None when it ran through
+    interrupted: bool  # stopped by Ctrl-C
 
     @classmethod
     def of(cls, summary: RunSummary, build_problems: Sequence[str]) -> RunFacts:
@@ -154,6 +155,7 @@ class RunFacts:
             round(summary.throttle_request_s, 1),
             tuple(build_problems),
             summary.stopped,
+            summary.interrupted,
         )
 
 
@@ -162,6 +164,11 @@ class PlanResult:
     run: RunFacts
     plan_path: Path
     tables: dict[str, PlanTable] = field(default_factory=dict)
+
+    @property
+    def would_fail(self) -> int:
+        """Rows the upload of this plan would fail: not found, conflicts, cannot write."""
+        return sum(t.not_found + t.conflict + t.cannot_write for t in self.tables.values())
 
 
 @dataclass(frozen=True)

@@ -184,8 +184,8 @@ def _stopped(run: RunFacts, err: Console, in_flight: int = 0) -> None:
     if run.stopped is None:
         return
     flight = (
-        f"\n  {in_flight} more row(s) were in flight when it stopped (sent, no answer recorded):"
-        " Dataverse may hold them; the next run reads them back and settles them"
+        f"\n  {in_flight} more row(s) were being sent when it stopped, with no answer recorded:"
+        " Dataverse may hold some of them; the next run reads them back and settles them"
         if in_flight
         else ""
     )

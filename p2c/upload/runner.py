@@ -194,6 +194,7 @@ class RunSummary:
     plan_in: Path | None = None
     # why the run stopped early (the service unreachable past the outage budget); None: it ran through
     stopped: str | None = None
+    interrupted: bool = False  # stopped by Ctrl-C (exit 130), not by the service
     dropped: list[DroppedRow] = field(default_factory=list)  # planned rows that left the build
     seconds: float = 0.0
     throttle_wait_s: float = 0.0  # on the clock, over the whole run (the tables' holds can overlap too)
@@ -225,7 +226,9 @@ class PlannedRow:
     business_key: str = ""
 
 
-def load_plan(path: Path, environment: str, database: str | None = None) -> dict[tuple[str, str], PlannedRow]:
+def load_plan(
+    path: Path, environment: str, database: str | None = None, organization: str | None = None
+) -> dict[tuple[str, str], PlannedRow]:
     """The rows of a plan file, checked before anything is read or sent: a file that is not a plan, a plan
     of another environment or database, or a row with an unknown action is a usage error naming the row."""
     try:
@@ -246,6 +249,13 @@ def load_plan(path: Path, environment: str, database: str | None = None) -> dict
         raise UsageError(
             f"the plan {path} was made for {document.get('environment')}, not {environment}",
             hint="make a plan for this environment with `p2c plan --env ...`",
+        )
+    planned_for = document.get("organization_id")
+    if organization and planned_for and planned_for != organization:
+        raise UsageError(
+            f"the plan {path} was made for the environment at {environment} when it was organization "
+            f"{planned_for}; it is organization {organization} now (reset or restored at the same URL)",
+            hint="make a new plan of this environment with `p2c plan`",
         )
     made_from = document.get("database")
     if database is not None and made_from is not None and made_from != database:
@@ -341,7 +351,6 @@ class Runner:
         self.chunk_rows = chunk_rows
         self.progress = progress or Progress()
         self._held_before = 0.0  # the client's throttled clock when the run started
-        self._in_progress: _TableWork | None = None  # the oldest table not yet recorded (a stop keeps it)
         self.held_by_results: dict[str, HeldClock] = {}  # per table, from the written requests' results
         self._organization_id: str | None = None  # WhoAmI's, asked once (`_environment_id`)
         self._live: LiveStatus | None = None  # the status file of the current run (`_live_status`)
@@ -374,7 +383,9 @@ class Runner:
         found = database_path(self.con)
         # a plan names its database, so it is not applied to another one
         database = str(found.resolve()) if found else None
-        planned = load_plan(plan_in, environment, database) if plan_in else None
+        # WhoAmI's OrganizationId: an environment reset or restored at the same URL is another one
+        self._organization_id = self._organization_id or self.client.whoami().organization_id
+        planned = load_plan(plan_in, environment, database, self._organization_id) if plan_in else None
         contracts = self.tables(wanted)
         # a plan reads and decides but never writes, and its outcomes never count as done
         writes = command == "upload" and not dry_run
@@ -391,7 +402,6 @@ class Runner:
         status = RunStatus.FAILED
         started = time.monotonic()
         self._held_before = self.client.throttled_clock_s()
-        self._in_progress = None
         # every row goes through each run: done or not, it is compared with what Dataverse holds now
         works = [_TableWork(c, TableTally(c.table, total=count_rows(self.con, c))) for c in contracts]
         # each table's metadata and unique rules, read in dependency order on one thread (the client reads
@@ -402,17 +412,19 @@ class Runner:
         try:
             self._pipeline(run_id, works, writes, planned, summary, collect=plan_out is not None)
             status = RunStatus.COMPLETED
-        except TransientError as error:
-            # the client has already retried for its outage budget: stop, keep what is done, say so
+        except (TransientError, KeyboardInterrupt) as error:
+            # the client has already retried for its outage budget, or the user pressed Ctrl-C: stop, keep
+            # what is done, say so (the summary, then "run the same command again")
             status = RunStatus.INTERRUPTED
-            summary.stopped = self.client.mask(str(error.message))
-            stopped = self._in_progress
-            if stopped is not None and all(t is not stopped.tally for t in summary.tables):
-                # what the stopped table recorded so far (its chunks in flight are redone next time)
-                summary.tables.append(stopped.tally)
-        except KeyboardInterrupt:
-            status = RunStatus.INTERRUPTED
-            raise
+            summary.interrupted = isinstance(error, KeyboardInterrupt)
+            summary.stopped = (
+                self.client.mask(str(error.message))
+                if isinstance(error, TransientError)
+                else "interrupted (Ctrl-C)"
+            )
+            for work in works:  # the tables stopped midway, with what they recorded so far
+                if work.started > 0 and all(t is not work.tally for t in summary.tables):
+                    summary.tables.append(work.tally)
         finally:
             preparing.shutdown(wait=True, cancel_futures=True)
             summary.seconds = time.monotonic() - started
@@ -427,7 +439,8 @@ class Runner:
                 scope += sorted({table for table, _ in planned} - set(self.contracts))
             summary.dropped = planned_rows_gone(self.con, self.contracts, planned, scope)
         if plan_out is not None and summary.stopped is None:
-            write_plan(plan_out, summary, {w.contract.table: w.plan_rows for w in works}, database)
+            rows = {w.contract.table: w.plan_rows for w in works}
+            write_plan(plan_out, summary, rows, database, self._organization_id)
         return summary
 
     def _held_times(self, summary: RunSummary) -> None:
@@ -520,10 +533,8 @@ class Runner:
                     # would have one table at a time
                     while written:
                         self._record(run_id, *written.popleft(), writes, summary, collect=collect)
-                    self._in_progress = chunk.work
                     raise chunk.failure
                 assert judging is not None
-                self._in_progress = written[0][0].work if written else chunk.work
                 judged = judging.result()
                 current, chunk = chunk, next(chunks, None)
                 judging = judge(chunk)
@@ -532,9 +543,18 @@ class Runner:
                 )
                 written.append((current, judged, acting))
                 while written and (len(written) >= CHUNKS_WRITTEN_AT_ONCE or chunk is None):
-                    self._in_progress = written[0][0].work
                     self._record(run_id, *written.popleft(), writes, summary, collect=collect)
-            self._in_progress = None
+        except BaseException:
+            # a stop (an outage past the budget, Ctrl-C): the chunks Dataverse has answered are recorded, so
+            # the results say this run wrote them; only what is still unanswered is left to the intents,
+            # settled by the next run. The writes under way end first (their requests are not cut off).
+            ahead.shutdown(wait=False, cancel_futures=True)
+            writer.shutdown(wait=True, cancel_futures=True)
+            for entry in written:
+                acting = entry[2]
+                if acting.done() and not acting.cancelled() and acting.exception() is None:
+                    self._record(run_id, *entry, writes, summary, collect=collect, ends=False)
+            raise
         finally:
             ahead.shutdown(wait=True, cancel_futures=True)
             writer.shutdown(wait=True, cancel_futures=True)
@@ -558,9 +578,10 @@ class Runner:
         summary: RunSummary,
         *,
         collect: bool,
+        ends: bool = True,
     ) -> None:
         """One chunk's outcomes, once all its writes have answered, into `upload.results` and its table's
-        tally; the table ends with its last chunk."""
+        tally; the table ends with its last chunk (unless the run is stopping: `ends` False)."""
         work, tally = chunk.work, chunk.work.tally
         outcomes, throttle = acting.result()
         record_outcomes(self.con, run_id, [o for o in outcomes if o is not None])
@@ -578,7 +599,7 @@ class Runner:
                 live.chunk(work.contract.table, outcomes)
             sent = sum(1 for o in outcomes if o is not None and o.method and o.method != WriteMethod.NOT_SENT)
             self.progress.advance(work.contract.table, len(judged), throttle, sent)
-        if chunk.last:
+        if chunk.last and ends:
             if writes:
                 drop_stale_intents(self.con, work.contract.table, run_id)
             tally.seconds = time.monotonic() - work.started
@@ -729,6 +750,16 @@ class Runner:
                     continue
                 if entry is not None and entry.etag:
                     if_match = entry.etag  # the reviewed update, on the record as the plan read it
+                    if not writes and item.etag and item.etag != entry.etag:
+                        # what the upload of the plan would meet: its If-Match refused (412)
+                        outcomes[index] = _outcome(
+                            item,
+                            OutcomeStatus.FAILED,
+                            "the record changed in Dataverse since the plan: the upload of this plan would "
+                            "not write it (412); make a new plan (`p2c plan`)",
+                            RECORD_CHANGED,
+                        )
+                        continue
             if item.decision is Decision.UNCHANGED:
                 outcomes[index] = _outcome(item, OutcomeStatus.UNCHANGED, "already initialized")
             elif item.decision not in SENDABLE:
@@ -893,7 +924,11 @@ def _plan_row(item: Judged) -> dict[str, Any]:
 
 
 def write_plan(
-    path: Path, summary: RunSummary, rows: dict[str, list[dict[str, Any]]], database: str | None = None
+    path: Path,
+    summary: RunSummary,
+    rows: dict[str, list[dict[str, Any]]],
+    database: str | None = None,
+    organization: str | None = None,
 ) -> None:
     """The plan as JSON, one table after the other; streamed so a million rows do not sit in one string.
     It names its environment and database: `upload --plan` refuses it for any other."""
@@ -904,6 +939,7 @@ def write_plan(
             "format": PLAN_FORMAT,
             "run_id": summary.run_id,
             "environment": summary.environment,
+            "organization_id": organization,
             "database": database,
         }
         out.write(json.dumps(head)[:-1] + ', "tables": {')
