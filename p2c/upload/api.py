@@ -167,8 +167,8 @@ class PlanResult:
 
     @property
     def would_fail(self) -> int:
-        """Rows the upload of this plan would fail: not found, conflicts, cannot write."""
-        return sum(t.not_found + t.conflict + t.cannot_write for t in self.tables.values())
+        """Rows the upload of this plan would fail: not found, conflicts, cannot write, read-only."""
+        return sum(t.not_found + t.conflict + t.cannot_write + t.read_only for t in self.tables.values())
 
 
 @dataclass(frozen=True)
