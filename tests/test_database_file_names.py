@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from loaders.catalog import CATALOG
 from p2c.cli import app
 from p2c.database import reading
+from p2c.emulator.record_state import RecordStatePolicy
 from p2c.emulator.seed import _read_raw
 from p2c.emulator.server import running_emulator
 from p2c.settings import DEFAULT_DB, project_dir
@@ -123,6 +124,8 @@ def _run_chain(exports: Path, cwd: Path, db_option: str | None) -> Chain:
                 seed_from=chain.db,
                 client_id=CLIENT_ID,
                 client_secret=SECRET,
+                # the rehearsal of an admin app user: read-only records are tested in test_record_state.py
+                record_state=RecordStatePolicy(admins=frozenset({CLIENT_ID})),
             ) as emulator:
                 patch.setenv("REQUESTS_CA_BUNDLE", str(emulator.ca_cert))
                 patch.setenv("P2C_TENANT_ID", "p2c-emulator")

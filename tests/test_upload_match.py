@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from p2c.cli import app
 from p2c.dataverse.client import DataverseClient
+from p2c.emulator.record_state import RecordStatePolicy
 from p2c.emulator.server import RunningEmulator, running_emulator
 from p2c.emulator.state import EmulatorState
 from p2c.errors import ExitCode
@@ -77,7 +78,11 @@ def stage(sample_build: SampleBuild, tmp_path: Path, monkeypatch: pytest.MonkeyP
     shutil.copytree(sample_build.target, db.with_name(db.name + ".target"))
     monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
     with running_emulator(
-        tmp_path / "emu.sqlite", seed_from=db, client_id=CLIENT_ID, client_secret=SECRET
+        tmp_path / "emu.sqlite",
+        seed_from=db,
+        client_id=CLIENT_ID,
+        client_secret=SECRET,
+        record_state=RecordStatePolicy(admins=frozenset({CLIENT_ID})),  # read-only records: test_record_state
     ) as emulator:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emulator.ca_cert))
         monkeypatch.setenv("P2C_TENANT_ID", "p2c-emulator")

@@ -44,6 +44,7 @@ import pytest
 from conftest import SAMPLE_BUILD_STEPS, SampleBuild
 
 from p2c.contract.dataverse import COMPANY_COLUMN, TableContract
+from p2c.emulator.record_state import RecordStatePolicy
 from p2c.emulator.server import RunningEmulator, running_emulator
 from p2c.emulator.state import EmulatorState
 from p2c.upload.live import read_status
@@ -154,6 +155,7 @@ def workspace(built: Path, folder: Path, *, faults: str | None = None) -> Iterat
         client_secret=CLIENT_SECRET,
         faults=faults,
         seed=None,
+        record_state=RecordStatePolicy(admins=frozenset({CLIENT_ID})),  # read-only records: test_record_state
     ) as emulator:
         env = _base_env(folder)
         env.update(
