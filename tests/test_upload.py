@@ -279,7 +279,7 @@ def test_a_company_already_set_to_another_company_is_a_conflict_never_overwritte
     planned = stage.p2c(
         "plan", "--env", stage.env, "--db", str(stage.db), "--table", "account", "--out", str(plan_path)
     )
-    assert planned.exit_code == ExitCode.OK
+    assert planned.exit_code == ExitCode.FAILED_ROWS, planned.output  # the conflict the plan finds
     rows = json.loads(plan_path.read_text(encoding="utf-8"))["tables"]["account"]["rows"]
     conflicts = [r for r in rows if r["action"] == "conflict"]
     assert [(r["record_id"], r["code"]) for r in conflicts if r["code"] == "p2c:company_conflict"] == [
@@ -295,12 +295,20 @@ def test_a_company_already_set_to_another_company_is_a_conflict_never_overwritte
     assert stage.state.row("account", record_id)["_msdyn_company_value"] == gbsi  # type: ignore[index]
 
 
+def _plan_exit(plan_path: Path) -> ExitCode:
+    """What `p2c plan` exits with for this plan: 1 when rows would fail (not found, conflicts...)."""
+    tables = json.loads(plan_path.read_text(encoding="utf-8"))["tables"]
+    failing = ("not_found", "conflict", "cannot_write", "read_only")
+    would_fail = sum(t["summary"].get(kind, 0) for t in tables.values() for kind in failing)
+    return ExitCode.FAILED_ROWS if would_fail else ExitCode.OK
+
+
 def _plan(stage: Stage, table: str) -> tuple[Result, dict[str, Any]]:
     plan_path = stage.db.parent / f"plan-{table}.json"
     planned = stage.p2c(
         "plan", "--env", stage.env, "--db", str(stage.db), "--table", table, "--out", str(plan_path)
     )
-    assert planned.exit_code == ExitCode.OK, planned.output
+    assert planned.exit_code == _plan_exit(plan_path), planned.output
     return planned, json.loads(plan_path.read_text(encoding="utf-8"))["tables"][table]
 
 
@@ -634,7 +642,7 @@ def test_plan_shows_per_table_what_it_would_do(stage: Stage) -> None:
     plan_path = stage.db.parent / "plan.json"
     args = ["plan", "--env", stage.env, "--db", str(stage.db), "--out", str(plan_path)]
     planned = stage.p2c(*args, "--format", "json")
-    assert planned.exit_code == ExitCode.OK, planned.output
+    assert planned.exit_code == ExitCode.FAILED_ROWS, planned.output  # the record it does not find
     shown = {t["table"]: t for t in json.loads(planned.stdout)["tables"]}
     written = json.loads(plan_path.read_text(encoding="utf-8"))["tables"]
     for table, entry in written.items():
@@ -645,7 +653,7 @@ def test_plan_shows_per_table_what_it_would_do(stage: Stage) -> None:
     assert shown["contact"]["update"] == _counts(stage)["contact"] - 1
 
     text = stage.p2c(*args)
-    assert text.exit_code == ExitCode.OK, text.output
+    assert text.exit_code == ExitCode.FAILED_ROWS, text.output
     header = next(line for line in text.stdout.splitlines() if "table" in line and "rows" in line)
     for title in ("to update", "unchanged", "not found", "conflicts", "cannot write"):
         assert title in header
@@ -970,7 +978,7 @@ def _write_plan(stage: Stage, name: str, *tables: str) -> Path:
     planned = stage.p2c(
         "plan", "--env", stage.env, "--db", str(stage.db), *for_tables, "--out", str(plan_path)
     )
-    assert planned.exit_code == ExitCode.OK, planned.output
+    assert planned.exit_code == _plan_exit(plan_path), planned.output
     return plan_path
 
 

@@ -177,7 +177,7 @@ def test_no_record_with_the_values_is_not_found_with_the_columns_tried(stage: St
         [lost.row_key],
     )
     planned, plan = stage.plan("--table", "contact", "--match", "contact=emailaddress1")
-    assert planned.exit_code == ExitCode.OK, planned.output
+    assert planned.exit_code == ExitCode.FAILED_ROWS, planned.output  # the row not found
     row = _rows(plan)[lost.row_key]
     assert (row["action"], row["code"], row["record_id"]) == ("not_found", "p2c:not_found", None)
     assert 'emailaddress1 = "o\'brien@nowhere.example"' in row["reason"]
@@ -192,7 +192,7 @@ def test_two_dataverse_records_with_the_values_are_ambiguous(stage: Stage) -> No
     )
     stage.patch("contacts", other, {"emailaddress1": lost.email.upper()})  # Dataverse compares without case
     planned, plan = stage.plan("--table", "contact", "--match", "contact=emailaddress1")
-    assert planned.exit_code == ExitCode.OK, planned.output
+    assert planned.exit_code == ExitCode.FAILED_ROWS, planned.output  # the row ambiguous
     row = _rows(plan)[lost.row_key]
     assert (row["action"], row["code"], row["record_id"]) == ("cannot_write", "p2c:ambiguous_match", None)
     assert row["reason"].startswith("2 contact records have emailaddress1")
@@ -233,7 +233,7 @@ def test_an_empty_match_column_never_matches(stage: Stage) -> None:
     # a record without an e-mail in Dataverse is no match for a row without one
     stage.patch("contacts", lost.record_id, {"emailaddress1": None})
     planned, plan = stage.plan("--table", "contact", "--match", "contact=emailaddress1")
-    assert planned.exit_code == ExitCode.OK, planned.output
+    assert planned.exit_code == ExitCode.FAILED_ROWS, planned.output  # the row not identified
     row = _rows(plan)[lost.row_key]
     assert (row["code"], row["record_id"]) == ("p2c:not_identified", None)
     assert "emailaddress1 is empty" in row["reason"]
