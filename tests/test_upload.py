@@ -838,7 +838,12 @@ def test_an_environment_reset_at_the_same_url_is_uploaded_again(
 
     def emulator(state: str, port: int = 0) -> Any:
         return running_emulator(
-            tmp_path / state, seed_from=db, client_id=CLIENT_ID, client_secret=SECRET, port=port
+            tmp_path / state,
+            seed_from=db,
+            client_id=CLIENT_ID,
+            client_secret=SECRET,
+            port=port,
+            record_state=RecordStatePolicy(admins=frozenset({CLIENT_ID})),
         )
 
     def run(emu: RunningEmulator, *args: str) -> Result:
