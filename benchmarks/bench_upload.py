@@ -312,6 +312,9 @@ def emulator(template: Path, folder: Path, limits: str) -> Iterator[Emulator]:
     env = {**clean_env(), "P2C_CLIENT_SECRET": USERS[0][1], "P2C_CLIENT_SECRET_2": USERS[1][1]}
     args = [python(), "-m", "p2c.cli", "emulator", "--state", str(state), "--port", str(port)]
     args += ["--ca-cert", str(ca), "--client-id", USERS[0][0], "--client-id", USERS[1][0], "--limits", limits]
+    # System Administrators, as a migration's app users are: every record is writable, whatever its state, so
+    # each contender writes the same rows (read-only records are rehearsed in tests/test_record_state.py)
+    args += ["--admin", USERS[0][0], "--admin", USERS[1][0]]
     out = (folder / "emulator.log").open("wb")
     process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=folder)
     try:
