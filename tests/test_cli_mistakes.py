@@ -345,3 +345,28 @@ def test_plan_without_an_environment_url_names_the_option_and_the_variable(
     code, _, err = _run("plan", "--db", str(tmp_path / "x.duckdb"), "--out", str(tmp_path / "p.json"))
     assert code == ExitCode.CANNOT_RUN
     assert "--env" in err and "P2C_DATAVERSE_URL" in err and "pass it" not in err
+
+
+@pytest.mark.parametrize(
+    "command", [["plan", "--out", "PLAN"], ["upload"], ["upload", "--dry-run"], ["results"]]
+)
+def test_a_loaded_database_that_was_never_built_says_to_build_it(
+    landed_db: Path, tmp_path: Path, command: list[str]
+) -> None:
+    args = [str(tmp_path / "plan.json") if a == "PLAN" else a for a in command]
+    if command != ["results"]:
+        args += ["--env", "https://contoso.crm4.dynamics.com"]
+    code, _, err = _run(*args, "--db", str(landed_db))
+    assert code == ExitCode.CANNOT_RUN, err
+    message = " ".join(err.split())
+    assert "has no build to upload" in message and "p2c build" in message
+    assert "dbt compile" not in message
+
+
+@pytest.mark.parametrize("parallel", ["0", "60"])
+def test_parallel_out_of_range_names_the_option(landed_db: Path, parallel: str) -> None:
+    code, _, err = _run(
+        "upload", "--db", str(landed_db), "--env", "https://contoso.crm4.dynamics.com", "--parallel", parallel
+    )
+    assert code == ExitCode.CANNOT_RUN, err
+    assert f"--parallel {parallel}" in " ".join(err.split())

@@ -17,7 +17,8 @@ from p2c.contract.artifacts import load_artifacts
 from p2c.contract.dataverse import TableContract, contract_problems, read_contracts
 from p2c.database import check_existing, open_existing
 from p2c.dataverse import BulkMode, ClientOptions, DataverseClient
-from p2c.errors import ContractError, P2CError, UsageError
+from p2c.dataverse.throttle import HARD_MAX_PARALLEL
+from p2c.errors import ArtifactsMissing, ContractError, P2CError, UsageError
 from p2c.output import Column, OutputFormat, emit_json, render_rows
 from p2c.upload.progress import RunWatch
 from p2c.upload.report import RECONCILIATION_COLUMNS, ROW_COLUMNS, RUN_COLUMNS, ResultsReport, build_report
@@ -63,7 +64,15 @@ def contracts_of(db_path: Path) -> dict[str, TableContract]:
     """The dualwrite contracts of the build of this database (its own dbt artifacts). A database that does
     not exist is said so first: its missing build artifacts are only a consequence."""
     check_existing(db_path)
-    contracts = read_contracts(load_artifacts(target_dir_for(db_path)))
+    try:
+        artifacts = load_artifacts(target_dir_for(db_path))
+    except ArtifactsMissing:
+        # loaded, never built (or its build's artifacts removed): the build is what is missing
+        raise ArtifactsMissing(
+            f"{db_path} has no build to upload: its dbt artifacts ({target_dir_for(db_path)}) are missing",
+            hint="run `p2c build` first",
+        ) from None
+    contracts = read_contracts(artifacts)
     problems = [problem for contract in contracts.values() for problem in contract_problems(contract)]
     if problems:
         raise ContractError("the model contract is incomplete: " + "; ".join(problems))
@@ -73,6 +82,10 @@ def contracts_of(db_path: Path) -> dict[str, TableContract]:
 
 
 def client_options(settings: ConnectionSettings, *, read_only: bool) -> ClientOptions:
+    if not 1 <= settings.parallel <= HARD_MAX_PARALLEL:
+        raise UsageError(
+            f"--parallel {settings.parallel}: expected 1 to {HARD_MAX_PARALLEL} requests per user"
+        )
     if settings.bulk not in BULK_MODES:
         raise UsageError(f"--bulk {settings.bulk!r}: one of {', '.join(BULK_MODES)}")
     if settings.retry_for_s is not None and settings.retry_for_s < 0:
