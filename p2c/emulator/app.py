@@ -38,6 +38,7 @@ from p2c.emulator.odata_query import (
     parse_orderby,
     parse_select,
     parse_top,
+    required_values,
 )
 from p2c.emulator.record_state import RecordStateRules
 from p2c.emulator.records import Context, KeyRef, Records, etag
@@ -449,7 +450,13 @@ class EmulatorApp:
             # a filter on record ids is answered from the primary key (as the service's index does), not a
             # scan of the table; the filter is still evaluated on those rows below, so the answer is the same
             ids = _primary_key_ids(node, table.primary_key) if node is not None else None
-            if ids is None:
+            indexed = _indexed_lookup(node, table) if node is not None and ids is None else None
+            if indexed is not None:
+                # a filter that requires one of a few values of a column is answered from that column's
+                # values (as the service's indexes on alternate keys and lookups do), not a scan of every
+                # record's whole view; the filter is still evaluated on the rows found
+                rows = list(txn.scan_where(table.logical_name, *indexed))
+            elif ids is None:
                 rows = list(txn.scan(table.logical_name))
             else:
                 rows = txn.get_many(table.logical_name, ids)
@@ -706,6 +713,28 @@ def _primary_key_ids(node: Node, primary_key: str) -> list[str] | None:
         right = _primary_key_ids(node.right, primary_key) if left is not None else None
         return None if left is None or right is None else left + right
     return None
+
+
+# more values than this are looked up by a scan: SQLite's limit on a statement's parameters is far above it
+MOST_INDEXED_VALUES = 1000
+
+
+def _indexed_lookup(node: Node, table: Table) -> tuple[str, frozenset[str]] | None:
+    """(the JSON path in a stored record, the values one of which it must hold) for the column of the filter
+    that narrows it most, when it requires ASCII string values of a column or a lookup (`_<lookup>_value`);
+    None when no such column exists (the table is scanned)."""
+    paths: list[tuple[int, str, frozenset[str]]] = []
+    for prop, values in required_values(node).items():
+        if not values or len(values) > MOST_INDEXED_VALUES or not all(v.isascii() for v in values):
+            continue
+        if prop in table.columns:
+            paths.append((len(values), f'$."{prop}"', values))
+        elif prop.startswith("_") and prop.endswith("_value") and prop[1:-6] in table.lookups:
+            paths.append((len(values), f'$."{prop[1:-6]}".id', values))
+    if not paths:
+        return None
+    _, path, values = min(paths)
+    return path, values
 
 
 def repr_key(value: str) -> str:

@@ -303,6 +303,32 @@ def evaluate(node: Node, value_of: Callable[[str], Any]) -> bool:
     return haystack.endswith(needle)
 
 
+def required_values(node: Node) -> dict[str, frozenset[str]]:
+    """Per property, the string values one of which a record must hold for `node` to match it: a necessary
+    condition, never a sufficient one (the filter is still evaluated on what it lets through). It is what the
+    service's index on that column looks up: `a eq 'x' or a eq 'y'` needs a in {x, y}; an `and` needs what
+    either side needs; an `or` only what both sides need. Only `eq`/`in` with string (or GUID) literals
+    count; every value is casefolded, as comparisons are."""
+    if isinstance(node, Compare):
+        value = node.right.value
+        if node.op == "eq" and isinstance(value, str) and not isinstance(value, bool):
+            return {node.left.path: frozenset({value.casefold()})}
+        return {}
+    if isinstance(node, InList):
+        if node.values and all(isinstance(v, str) for v in node.values):
+            return {node.prop.path: frozenset(str(v).casefold() for v in node.values)}
+        return {}
+    if isinstance(node, BoolOp):
+        left, right = required_values(node.left), required_values(node.right)
+        if node.op == "and":
+            both = {**left, **right}
+            for path in left.keys() & right.keys():
+                both[path] = left[path] & right[path]
+            return both
+        return {path: left[path] | right[path] for path in left.keys() & right.keys()}
+    return {}
+
+
 def parse_select(text: str | None, check_property: Callable[[str], None]) -> list[str] | None:
     if not text:
         return None

@@ -166,6 +166,22 @@ class Txn:
         for found in cursor.fetchall():
             yield _row(found)
 
+    def scan_where(self, entity: str, json_path: str, values: frozenset[str]) -> Iterator[Row]:
+        """The records whose value at `json_path` may equal one of `values` (casefolded strings), in the
+        table's order: a superset of the exact answer, as an index lookup is before the rest of a filter.
+        SQLite's `lower` folds ASCII only, so a stored text with any other character, and every value that
+        is not text (a number compares with a numeric string), is let through for the caller to judge."""
+        marks = ",".join("?" * len(values))
+        cursor = self._db.execute(
+            "SELECT entity, id, version, data, seq, createdon, modifiedon FROM records WHERE entity=? AND ("
+            "json_type(data, ?) IN ('integer', 'real', 'true', 'false', 'object', 'array') OR "
+            "(json_type(data, ?) = 'text' AND (json_extract(data, ?) GLOB '*[^ -~]*' "
+            f"OR lower(json_extract(data, ?)) IN ({marks})))) ORDER BY seq",
+            (entity, json_path, json_path, json_path, json_path, *sorted(values)),
+        )
+        for found in cursor.fetchall():
+            yield _row(found)
+
     def find_key(self, entity: str, key_name: str, key_value: str) -> str | None:
         found = self._db.execute(
             "SELECT id FROM key_index WHERE entity=? AND key_name=? AND key_value=?",

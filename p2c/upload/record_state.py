@@ -32,6 +32,8 @@ PARENTS = {
     "quotedetail": ("_quoteid_value", "quote", "quotes", "quoteid"),
     "salesorderdetail": ("_salesorderid_value", "salesorder", "salesorders", "salesorderid"),
 }
+# the tables whose records (or whose parents) can be in a read-only state
+READ_ONLY_STATE_TABLES = frozenset({*EDITABLE_LABEL, *PARENTS})
 SYSTEM_ADMINISTRATOR = "System Administrator"
 REMEDY = (
     "run it with an application user that holds the System Administrator role"

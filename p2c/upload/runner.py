@@ -41,7 +41,7 @@ from p2c.upload.codes import (
 from p2c.upload.live import LiveStatus, database_path, status_path
 from p2c.upload.matching import Identification
 from p2c.upload.prepare import SENDABLE, Decision, Judged, RowPreparer
-from p2c.upload.record_state import RecordStateGate
+from p2c.upload.record_state import READ_ONLY_STATE_TABLES, RecordStateGate
 from p2c.upload.rows import TargetRow, count_rows, pending_rows, row_key_sql
 from p2c.upload.store import (
     IntentLog,
@@ -403,7 +403,9 @@ class Runner:
         started = time.monotonic()
         self._held_before = self.client.throttled_clock_s()
         # every row goes through each run: done or not, it is compared with what Dataverse holds now
-        works = [_TableWork(c, TableTally(c.table, total=count_rows(self.con, c))) for c in contracts]
+        works = [
+            _TableWork(c, TableTally(c.table, total=count_rows(self.con, c))) for c in write_order(contracts)
+        ]
         # each table's metadata and unique rules, read in dependency order on one thread (the client reads
         # metadata one request at a time anyway) while the tables before it are read and written
         preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2c-prepare")
@@ -427,6 +429,8 @@ class Runner:
                     summary.tables.append(work.tally)
         finally:
             preparing.shutdown(wait=True, cancel_futures=True)
+            order = [c.table for c in contracts]  # reported in the contract's order, whatever the write order
+            summary.tables.sort(key=lambda tally: order.index(tally.table))
             summary.seconds = time.monotonic() - started
             self._held_times(summary)
             counts: Counter[str] = Counter()
@@ -439,7 +443,8 @@ class Runner:
                 scope += sorted({table for table, _ in planned} - set(self.contracts))
             summary.dropped = planned_rows_gone(self.con, self.contracts, planned, scope)
         if plan_out is not None and summary.stopped is None:
-            rows = {w.contract.table: w.plan_rows for w in works}
+            plan_rows = {w.contract.table: w.plan_rows for w in works}
+            rows = {c.table: plan_rows[c.table] for c in contracts}
             write_plan(plan_out, summary, rows, database, self._organization_id)
         return summary
 
@@ -796,6 +801,16 @@ class Runner:
         missing = [i for i, o in enumerate(outcomes) if o is None and not judged[i].done_before]
         assert not missing, missing
         return outcomes, throttle
+
+
+def write_order(contracts: Sequence[TableContract]) -> list[TableContract]:
+    """The tables in the order their rows are sent: those whose writes may be read back (records in a
+    read-only state, written by an admin: `RecordStateGate.verify`) first, the others after them. Updates by
+    record id need no order between tables (every record and lookup target exists), and the last writes of
+    a run leave the service's execution budget spent: a read-back after them would wait seconds for it,
+    where the writes of the tables that follow hide it."""
+    read_back = [c for c in contracts if c.table in READ_ONLY_STATE_TABLES]
+    return read_back + [c for c in contracts if c.table not in READ_ONLY_STATE_TABLES]
 
 
 def _outcome(item: Judged, status: OutcomeStatus, message: str, code: str = "") -> Outcome:

@@ -26,7 +26,6 @@ from enum import StrEnum
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from loaders.catalog import cursor_of
 
@@ -246,45 +245,47 @@ def finish_run(
 
 
 def record_outcomes(con: duckdb.DuckDBPyConnection, run_id: str, outcomes: Sequence[Outcome]) -> None:
-    """Insert one chunk's outcomes in one transaction, by column name (through Arrow: chunks are large); the
+    """Insert one chunk's outcomes in one transaction, by column name (list parameters unnested side by side,
+    not Arrow: its first use costs a second of imports, paid while the first writes wait); the
     intents of those rows (of this run, or of a killed one) are settled by them in the same transaction."""
     if not outcomes:
         return
-    columns: dict[str, Any] = {
-        "run_id": pa.array([o.run_id or run_id for o in outcomes], pa.string()),
-        "table_name": pa.array([o.table_name for o in outcomes], pa.string()),
-        "row_key": pa.array([o.row_key for o in outcomes], pa.string()),
-        "record_id": pa.array([o.record_id for o in outcomes], pa.string()),
-        "business_key": pa.array([o.business_key for o in outcomes], pa.string()),
-        "company": pa.array([o.company for o in outcomes], pa.string()),
-        "status": pa.array([o.status.value for o in outcomes], pa.string()),
-        "http_status": pa.array([o.http_status for o in outcomes], pa.int32()),
-        "error_code": pa.array([o.error_code for o in outcomes], pa.string()),
-        "message": pa.array([o.message for o in outcomes], pa.string()),
-        "attempts": pa.array([o.attempts for o in outcomes], pa.int32()),
-        "method": pa.array([o.method for o in outcomes], pa.string()),
-        "app_user": pa.array([o.app_user for o in outcomes], pa.string()),
-        "columns_written": pa.array([list(o.columns_written) for o in outcomes], pa.list_(pa.string())),
-        "started_at": pa.array([_naive(o.started_at) for o in outcomes], pa.timestamp("us")),
-        "finished_at": pa.array([_naive(o.finished_at) for o in outcomes], pa.timestamp("us")),
-        "values_hash": pa.array([o.values_hash for o in outcomes], pa.string()),
-        "retryable": pa.array([o.retryable for o in outcomes], pa.bool_()),
+    columns: dict[str, tuple[str, list[Any]]] = {
+        "run_id": ("varchar", [o.run_id or run_id for o in outcomes]),
+        "table_name": ("varchar", [o.table_name for o in outcomes]),
+        "row_key": ("varchar", [o.row_key for o in outcomes]),
+        "record_id": ("varchar", [o.record_id for o in outcomes]),
+        "business_key": ("varchar", [o.business_key for o in outcomes]),
+        "company": ("varchar", [o.company for o in outcomes]),
+        "status": ("varchar", [o.status.value for o in outcomes]),
+        "http_status": ("integer", [o.http_status for o in outcomes]),
+        "error_code": ("varchar", [o.error_code for o in outcomes]),
+        "message": ("varchar", [o.message for o in outcomes]),
+        "attempts": ("integer", [o.attempts for o in outcomes]),
+        "method": ("varchar", [o.method for o in outcomes]),
+        "app_user": ("varchar", [o.app_user for o in outcomes]),
+        "columns_written": ("varchar[]", [list(o.columns_written) for o in outcomes]),
+        "started_at": ("timestamp", [_naive(o.started_at) for o in outcomes]),
+        "finished_at": ("timestamp", [_naive(o.finished_at) for o in outcomes]),
+        "values_hash": ("varchar", [o.values_hash for o in outcomes]),
+        "retryable": ("boolean", [o.retryable for o in outcomes]),
     }
-    chunk = pa.table(columns)
-    con.register("_p2c_outcomes", chunk)
     try:
         con.execute("begin")
-        con.execute(f"insert into {SCHEMA}.results by name select * from _p2c_outcomes")
         con.execute(
-            f"delete from {SCHEMA}.intents i using _p2c_outcomes o "
-            "where i.table_name = o.table_name and i.row_key = o.row_key"
+            f"insert into {SCHEMA}.results by name select "
+            + ", ".join(f"unnest(?::{kind}[]) as {name}" for name, (kind, _) in columns.items()),
+            [values for _, values in columns.values()],
+        )
+        con.execute(
+            f"delete from {SCHEMA}.intents i using (select unnest(?::varchar[]) as table_name, "
+            "unnest(?::varchar[]) as row_key) o where i.table_name = o.table_name and i.row_key = o.row_key",
+            [columns["table_name"][1], columns["row_key"][1]],
         )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    finally:
-        con.unregister("_p2c_outcomes")
 
 
 def _naive(moment: datetime | None) -> datetime | None:
@@ -342,22 +343,14 @@ class IntentLog:
         """`rows`: (row key, record id, values hash) of each row about to be sent."""
         if not rows:
             return
-        intents = pa.table(
-            {
-                "run_id": pa.array([run_id] * len(rows), pa.string()),
-                "table_name": pa.array([table] * len(rows), pa.string()),
-                "row_key": pa.array([r[0] for r in rows], pa.string()),
-                "record_id": pa.array([r[1] for r in rows], pa.string()),
-                "values_hash": pa.array([r[2] for r in rows], pa.string()),
-                "created_at": pa.array([now()] * len(rows), pa.timestamp("us")),
-            }
-        )
         with self._lock:
-            self._con.register("_p2c_intents", intents)
-            try:
-                self._con.execute(f"insert into {SCHEMA}.intents by name select * from _p2c_intents")
-            finally:
-                self._con.unregister("_p2c_intents")
+            # list parameters, unnested side by side: no Arrow (whose first use costs a second of imports)
+            self._con.execute(
+                f"insert into {SCHEMA}.intents (run_id, table_name, row_key, record_id, values_hash, "
+                "created_at) select ?, ?, unnest(?::varchar[]), unnest(?::varchar[]), "
+                "unnest(?::varchar[]), ?",
+                [run_id, table, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], now()],
+            )
 
     def close(self) -> None:
         with self._lock:

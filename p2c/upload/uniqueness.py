@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from p2c.contract.dataverse import COMPANY_COLUMN, TableContract
 from p2c.dataverse import DataverseClient, DataverseError
@@ -28,8 +29,12 @@ from p2c.dataverse.errors import DataverseTerminalError
 from p2c.dataverse.odata import equals_filter
 from p2c.upload.codes import KEY_CONFLICT, PARTY_NUMBER, PARTY_NUMBER_USED, PARTY_SCOPES
 
-# rows per query: each adds `(a eq x and b eq y)` to the URL, which must stay far below 32,768 characters
-ROWS_PER_QUERY = 25
+# A GET URL holds at most 32,768 characters (dataverse-web-api.md, `$batch`): the `or` of the rows' terms
+# fills up to this many of them, encoded, leaving room for the address, `$select` and paging. Every query
+# costs one request of the service-protection budget, whatever its length: few long queries, not many short.
+MOST_FILTER_CHARACTERS = 24_000
+# about the rows one query holds (a chunk is checked in parts of this many on threads of their own)
+ROWS_PER_QUERY = 200
 
 
 @dataclass(frozen=True)
@@ -166,17 +171,30 @@ def _check(
         if any(v is None or v == "" for v in values):
             continue  # a key with an empty part is not enforced (nor is a party number not given)
         wanted.setdefault(tuple(_normal(v) for v in values), []).append(record_id)
-    groups = list(wanted)
-    for start in range(0, len(groups), ROWS_PER_QUERY):
-        part = groups[start : start + ROWS_PER_QUERY]
-        terms = [
-            "(" + equals_filter({a: _literal(a, v) for a, v in zip(rule.attributes, key, strict=True)}) + ")"
-            for key in part
-        ]
-        select = [id_column, *rule.attributes]
-        for other in client.query(entity_set, filter=" or ".join(terms), select=select):
+    terms = [
+        "(" + equals_filter({a: _literal(a, v) for a, v in zip(rule.attributes, key, strict=True)}) + ")"
+        for key in wanted
+    ]
+    select = [id_column, *rule.attributes]
+    for filter_text in _filters(terms):
+        for other in client.query(entity_set, filter=filter_text, select=select):
             key = tuple(_normal(other.get(a)) for a in rule.attributes)
             other_id = str(other.get(id_column, "")).lower()
             for record_id in wanted.get(key, []):
                 if record_id != other_id and record_id not in found:
                     found[record_id] = Collision(rule, key, other_id)
+
+
+def _filters(terms: Sequence[str]) -> Iterator[str]:
+    """`term or term or ...` filters, each as long as MOST_FILTER_CHARACTERS allows once percent-encoded."""
+    part: list[str] = []
+    length = 0
+    for term in terms:
+        size = len(quote(term)) + len("%20or%20")
+        if part and length + size > MOST_FILTER_CHARACTERS:
+            yield " or ".join(part)
+            part, length = [], 0
+        part.append(term)
+        length += size
+    if part:
+        yield " or ".join(part)
