@@ -108,13 +108,16 @@ class RecordStatePolicy:
 
 
 def seed_state(table: str, data: dict[str, Any]) -> None:
-    """A seeded record keeps its exported state; without one, the table's default state and its status."""
+    """A seeded record keeps its exported state and status reason; without a state, the state its status
+    reason belongs to, else the table's default; a status reason that is missing or not of its state
+    becomes the state's default status (every Dataverse record has both)."""
     states = STATES.get(table)
     if states is None:
         return
     code = data.get("statecode")
     if code not in states:
-        code = data["statecode"] = DEFAULT_STATE
+        owners = [c for c, state in states.items() if data.get("statuscode") in state.statuses]
+        code = data["statecode"] = owners[0] if len(owners) == 1 else DEFAULT_STATE
     if data.get("statuscode") not in states[code].statuses:
         data["statuscode"] = states[code].statuses[0]
 
