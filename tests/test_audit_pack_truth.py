@@ -99,7 +99,7 @@ def test_pack_of_the_built_database_carries_its_proof(side_by_side: dict[str, Pa
     report = (out / "report.html").read_text(encoding="utf-8")
     first_screen = report[: report.index('id="t-')]
     assert str(a) in first_screen and "SUCCESS" in first_screen and build["build"]["loads"][0] in first_screen
-    for section in ('id="reconciliation"', 'id="rejects"', 'id="files"'):
+    for section in ('id="reconciliation"', 'id="rejects"', 'id="files"', 'id="target-states"'):
         assert section in first_screen
     reconciliation = json.loads((out / "reconciliation.json").read_text())
     assert {row["entity"] for row in reconciliation} >= {"account", "salesorder"}

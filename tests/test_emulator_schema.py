@@ -43,3 +43,42 @@ def test_schema_holds_the_documented_facts() -> None:
     assert "UpdateMultiple" in schema.tables["account"].bulk_messages
     assert not schema.tables["pricelevel"].bulk_messages
     assert schema.options == {"p2c_account_number_index": False, "company_read_only": False}
+
+
+DOCUMENTED_PAIRS = {  # record-state.md §1.1, §2.1 (CONFIRMED); account/contact the standard pairs
+    "quote": {0: (1,), 1: (2, 3), 2: (4,), 3: (5, 6, 7)},
+    "salesorder": {0: (1, 2), 1: (3,), 2: (4,), 3: (100001, 100002), 4: (100003,)},
+    "account": {0: (1,), 1: (2,)},
+    "contact": {0: (1,), 1: (2,)},
+}
+
+
+@pytest.mark.parametrize("table", sorted(DOCUMENTED_PAIRS))
+def test_state_and_status_pairs_are_generated_into_the_schema_file(table: str) -> None:
+    """The committed file itself carries the pairs: the runtime adds nothing at load time."""
+    import json
+
+    raw = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))["tables"][table]["columns"]
+    assert raw["statecode"]["type"] == "choice"
+    assert raw["statuscode"]["type"] == "choice"
+    pairs: dict[int, list[int]] = {}
+    for status, state in raw["statuscode"]["state_of_status"].items():
+        pairs.setdefault(int(state), []).append(int(status))
+    assert {s: tuple(sorted(v)) for s, v in pairs.items()} == DOCUMENTED_PAIRS[table]
+    assert {int(v) for v in raw["statuscode"]["options"]} == {
+        s for statuses in DOCUMENTED_PAIRS[table].values() for s in statuses
+    }
+
+
+def test_the_emulator_reads_its_state_pairs_from_the_schema() -> None:
+    from p2c.emulator import record_state, schema
+
+    assert not hasattr(record_state, "state_columns")  # no load-time patching of the schema
+    loaded = load_schema()
+    for table, pairs in DOCUMENTED_PAIRS.items():
+        states = record_state.states_of(loaded, table)
+        assert {code: state.statuses for code, state in states.items()} == pairs
+        assert loaded.tables[table].columns["statuscode"].type == "choice"
+    assert record_state.states_of(loaded, "quote")[0].editable
+    assert not record_state.states_of(loaded, "salesorder")[1].editable
+    assert "state_columns" not in vars(schema)

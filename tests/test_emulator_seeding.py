@@ -121,3 +121,70 @@ def test_seeding_on_a_terminal_shows_a_progress_bar_per_table(tmp_path: Path) ->
     shown = screen.getvalue()
     assert "seeded account: 4 records" in shown and "seeded salesorderdetail: 2 records" in shown
     assert "\x1b[" in shown  # drawn for a terminal
+
+
+def test_seeding_keeps_each_exported_status_reason_and_defaults_a_missing_one(tmp_path: Path) -> None:
+    """Status reasons as an export shows them (labels in the user's language) are stored as the status of
+    the record's state; "In Progress" is a Draft quote's status 1 and an Active quote's status 2; a row
+    without one, or a table exported without the column, gets its state's default status; a row with a
+    status reason but no state is in the state that status belongs to."""
+    db = tmp_path / "states.duckdb"
+    quotes = [  # (statecode label, statuscode label, expected state, expected status)
+        ("Draft", "In Progress", 0, 1),
+        ("Active", "In Progress", 1, 2),
+        ("Aktiv", "Öppen", 1, 3),
+        ("Closed", "Revised", 3, 7),
+        ("Stängd", "Förlorad", 3, 5),
+        ("Won", None, 2, 4),
+        (None, "Lost", 3, 5),  # no state exported: the one state this status reason belongs to
+        (None, None, 0, 1),
+    ]
+    orders = [
+        ("Fulfilled", "Partial", 3, 100002),
+        ("Active", "Pending", 0, 2),
+        ("Invoiced", "Invoiced", 4, 100003),
+    ]
+    connection = duckdb.connect(str(db))
+    try:
+        connection.execute("CREATE SCHEMA raw")
+        connection.execute(
+            "CREATE TABLE raw.quote (quoteid VARCHAR, quotenumber VARCHAR, statecode VARCHAR, "
+            "statuscode VARCHAR, _company VARCHAR, _source_file VARCHAR, _source_row INTEGER)"
+        )
+        for index, (state, status, _, _) in enumerate(quotes):
+            connection.execute(
+                "INSERT INTO raw.quote VALUES (?, ?, ?, ?, 'USMF', 'quotes.csv', ?)",
+                [f"00000000-0000-0000-0000-{index:012d}", f"Q-{index}", state, status, index + 1],
+            )
+        connection.execute(
+            "CREATE TABLE raw.salesorder (salesorderid VARCHAR, ordernumber VARCHAR, statecode VARCHAR, "
+            "statuscode VARCHAR, _company VARCHAR, _source_file VARCHAR, _source_row INTEGER)"
+        )
+        for index, (state, status, _, _) in enumerate(orders):
+            connection.execute(
+                "INSERT INTO raw.salesorder VALUES (?, ?, ?, ?, 'USMF', 'orders.csv', ?)",
+                [f"00000000-0000-0000-0001-{index:012d}", f"O-{index}", state, status, index + 1],
+            )
+        connection.execute(  # an account export without the Status Reason column
+            "CREATE TABLE raw.account AS SELECT '00000000-0000-0000-0002-000000000000' AS accountid, "
+            "'ACC-1' AS accountnumber, 'Inactive' AS statecode, 'USMF' AS _company, "
+            "'accounts.csv' AS _source_file, 1 AS _source_row"
+        )
+    finally:
+        connection.close()
+    store = Store(tmp_path / "s.sqlite")
+    try:
+        seed_store(store, load_schema(), db, dict(load_schema().options))
+    finally:
+        store.close()
+    state = EmulatorState(tmp_path / "s.sqlite")
+    for table, rows, prefix in (("quote", quotes, "0000"), ("salesorder", orders, "0001")):
+        for index, (_, _, code, status) in enumerate(rows):
+            row = state.row(table, f"00000000-0000-0000-{prefix}-{index:012d}")
+            assert row is not None and (row["statecode"], row["statuscode"]) == (code, status), (
+                table,
+                index,
+                row,
+            )
+    account = state.row("account", "00000000-0000-0000-0002-000000000000")
+    assert account is not None and (account["statecode"], account["statuscode"]) == (1, 2)

@@ -26,6 +26,8 @@ from p2c.errors import ExitCode
 
 SECRET = "record-state-secret-41b"
 CLIENT_ID = "p2c-record-state"
+SECOND_ID = "p2c-record-state-2"  # P2C_CLIENT_ID_2 in the runs with two application users
+SECOND_SECRET = "record-state-secret-2c7"
 LINES = {
     "quotedetail": ("quote", "_quoteid_value"),
     "salesorderdetail": ("salesorder", "_salesorderid_value"),
@@ -73,7 +75,12 @@ def _stage(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy:
     shutil.copytree(built.with_name(built.name + ".target"), db.with_name(db.name + ".target"))
     monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
     emulator = running_emulator(
-        tmp_path / "emu.sqlite", seed_from=db, client_id=CLIENT_ID, client_secret=SECRET, record_state=policy
+        tmp_path / "emu.sqlite",
+        seed_from=db,
+        client_id=CLIENT_ID,
+        client_secret=SECRET,
+        record_state=policy,
+        extra_users=[(SECOND_ID, SECOND_SECRET)],
     )
     return db, emulator
 
@@ -88,11 +95,18 @@ def staged(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request
         monkeypatch.setenv("P2C_AUTHORITY", emulator.authority)
         monkeypatch.setenv("P2C_CLIENT_ID", CLIENT_ID)
         monkeypatch.setenv("P2C_CLIENT_SECRET", SECRET)
+        if getattr(request, "param", None) in TWO_USERS:
+            monkeypatch.setenv("P2C_CLIENT_ID_2", SECOND_ID)
+            monkeypatch.setenv("P2C_CLIENT_SECRET_2", SECOND_SECRET)
         yield Stage(db, emulator, EmulatorState(emulator.state))
 
 
 ADMIN = RecordStatePolicy(admins=frozenset({CLIENT_ID}))
 LOCKED = RecordStatePolicy(admins=frozenset({CLIENT_ID}), locked_fields=True)
+# two application users: only the second is an admin / an integration user with SOP integration on
+SECOND_ADMIN = RecordStatePolicy(admins=frozenset({SECOND_ID}))
+SECOND_INTEGRATION = RecordStatePolicy(integration_users=frozenset({SECOND_ID}), sop_integration=True)
+TWO_USERS = (SECOND_ADMIN, SECOND_INTEGRATION)
 
 
 def test_non_admin_plan_and_upload_leave_read_only_records_unsent(staged: Stage) -> None:
@@ -167,3 +181,50 @@ def test_a_locked_field_that_did_not_stick_fails_the_row(staged: Stage) -> None:
     failed = staged.failed_codes()
     assert any(code == "p2c:locked_field" for _, code in failed), failed
     assert not any(code == "p2c:record_read_only" for _, code in failed), failed
+
+
+@pytest.mark.parametrize("staged", [SECOND_ADMIN], indirect=True)
+def test_with_two_users_read_only_rows_go_to_the_admin_and_editable_rows_to_either(staged: Stage) -> None:
+    read_only = staged.read_only_ids()
+    plan_file = staged.db.parent / "plan.json"
+    planned = staged.p2c("plan", "--out", str(plan_file), "--format", "json")
+    assert planned.exit_code == ExitCode.OK, planned.output
+    plan = json.loads(plan_file.read_text(encoding="utf-8"))
+    for table in read_only:
+        assert not [r for r in plan["tables"][table]["rows"] if r["action"] == "read_only"], table
+        notes = [n for n in plan["tables"][table]["notes"] if n.startswith("record state:")]
+        # who writes what: the admin the read-only rows, anyone the editable ones
+        assert notes and "writable only by an admin (user2)" in notes[0], notes
+        assert "editable (any user)" in notes[0] or table != "quote", notes
+
+    uploaded = staged.p2c("upload", "--format", "json")
+    assert uploaded.exit_code == ExitCode.OK, uploaded.output  # the emulator refuses user1 on those
+    assert staged.failed_codes() == {}
+    with duckdb.connect(str(staged.db), read_only=True) as con:
+        users = dict(
+            con.execute(
+                "select record_id, string_agg(distinct app_user) from upload.results where status = "
+                "'updated' and table_name = 'salesorder' group by 1"
+            ).fetchall()
+        )
+    written = {i: users[i] for i in read_only["salesorder"] if i in users}
+    assert written and set(written.values()) == {"user2"}, written
+    assert "user1" in set(users.values())  # editable rows still spread over both users
+
+
+@pytest.mark.parametrize("staged", [SECOND_INTEGRATION], indirect=True)
+def test_submitted_orders_go_to_the_integration_user_and_the_rest_stay_read_only(staged: Stage) -> None:
+    submitted = {r["id"] for r in staged.state.rows("salesorder") if r.get("statecode") == 1}
+    assert submitted
+    uploaded = staged.p2c("upload", "--format", "json")
+    assert uploaded.exit_code == ExitCode.FAILED_ROWS, uploaded.output
+    with duckdb.connect(str(staged.db), read_only=True) as con:
+        rows = con.execute(
+            "select record_id, status, error_code, app_user from upload.results where table_name = "
+            "'salesorder' and run_id = (select max(run_id) from upload.runs where command = 'upload')"
+        ).fetchall()
+    by_id = {r[0]: r[1:] for r in rows}
+    sent = [by_id[i] for i in submitted if i in by_id]
+    assert sent and all(status == "updated" and user == "user2" for status, _, user in sent), sent
+    refused = [v for i, v in by_id.items() if i not in submitted and v[1] == "p2c:record_read_only"]
+    assert refused  # Invoiced, Fulfilled: nobody here may write them

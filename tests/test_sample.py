@@ -9,6 +9,7 @@ import re
 import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import duckdb
@@ -642,3 +643,64 @@ def test_cli_writes_the_set_and_refuses_a_bad_language(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sample", str(tmp_path / "bad"), "--language", "xx"])
     assert result.exit_code == 2
     assert not (tmp_path / "bad").exists()
+
+
+# --- state and status reason ---
+
+
+def _documented_pairs(table: str, language_code: int) -> set[tuple[str, str]]:
+    """(state label, status reason label) pairs the emulator's generated schema documents, in a language."""
+    import json
+
+    from p2c.emulator.schema import SCHEMA_FILE
+
+    columns = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))["tables"][table]["columns"]
+    with choice_labels_path().open(encoding="utf-8", newline="") as handle:
+        label = {
+            (row["logical_name"], row["value"]): row["label"]
+            for row in csv.DictReader(handle)
+            if row["table_name"] == table and int(row["language_code"]) == language_code
+        }
+    return {
+        (label[("statecode", state)], label[("statuscode", status)])
+        for status, state in columns["statuscode"]["state_of_status"].items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "reader", "language_code"),
+    [
+        ("account", usmf, 1033),
+        ("contact", usmf, 1033),
+        ("salesorder", usmf, 1033),
+        ("account", gbsi, 1053),
+        ("contact", gbsi, 1053),
+        ("salesorder", gbsi, 1053),
+        ("quote", multi, 0),
+    ],
+)
+def test_every_record_carries_a_status_reason_that_belongs_to_its_state(
+    sample_dir: Path, table: str, reader: Any, language_code: int
+) -> None:
+    rows = reader(sample_dir, table)
+    if language_code:  # a view export: display names, the status reason right after the state
+        names = vocabulary(language_code)[table]
+        state, status = (h for h in rows[0] if names.get(h) in ("statecode", "statuscode"))
+        assert list(rows[0]).index(status) == list(rows[0]).index(state) + 1
+        assert names[status] == "statuscode"
+    else:  # the Web API export: logical names, English labels
+        state, status, language_code = "statecode", "statuscode", 1033
+    documented = _documented_pairs(table, language_code)
+    pairs = {(str(r[state]), str(r[status])) for r in rows if r[state] not in (None, "")}
+    assert pairs and pairs <= documented, pairs - documented
+    assert all(r[status] not in (None, "") for r in rows if r[state] not in (None, ""))
+
+
+def test_revised_quotes_are_closed_as_revised(sample_dir: Path) -> None:
+    quotes = multi(sample_dir, "quote")
+    latest: dict[tuple[str, str], str] = {}
+    for row in quotes:
+        key = (row["msdyn_company"], row["quotenumber"])
+        latest[key] = max(latest.get(key, "0"), row["revisionnumber"])
+    superseded = [r for r in quotes if r["revisionnumber"] < latest[(r["msdyn_company"], r["quotenumber"])]]
+    assert superseded and {(r["statecode"], r["statuscode"]) for r in superseded} == {("Closed", "Revised")}

@@ -150,7 +150,7 @@ class BulkWriter:
         try:
             exchange = self._client.send_write(
                 "PATCH", record_path(entity_set, row.record_id), json_body=row.values, headers=headers,
-                what=f"PATCH {entity_set}({row.record_id})", records=1,
+                what=f"PATCH {entity_set}({row.record_id})", records=1, users=row.users,
             )  # fmt: skip
         except DataverseError as error:
             self._client.events.answered(entity_set, 1, False)
@@ -193,9 +193,18 @@ class BulkWriter:
     def _plan(
         self, entity: EntityInfo, rows: Sequence[UpdateRow], sendable: list[int], mode: BulkMode
     ) -> list[Callable[[], dict[int, RowResult]]]:
-        size = self._options.batch_size
         if mode is BulkMode.SINGLE:
             return [self._task_single(entity, rows, i) for i in sendable]
+        # one request goes through one user: rows only some users may send travel with their own kind
+        by_users: dict[frozenset[str] | None, list[int]] = {}
+        for index in sendable:
+            by_users.setdefault(rows[index].users, []).append(index)
+        return [task for group in by_users.values() for task in self._plan_group(entity, rows, group, mode)]
+
+    def _plan_group(
+        self, entity: EntityInfo, rows: Sequence[UpdateRow], sendable: list[int], mode: BulkMode
+    ) -> list[Callable[[], dict[int, RowResult]]]:
+        size = self._options.batch_size
         if mode is BulkMode.UPDATE_MULTIPLE:
             # a row with an ETag precondition cannot travel in UpdateMultiple: send those in a $batch
             plain = [i for i in sendable if rows[i].if_match == "*"]
@@ -244,6 +253,7 @@ class BulkWriter:
             exchange = self._client.send_write(
                 "POST", path, json_body={"Targets": targets}, headers=self._options.write_headers(),
                 what=f"UpdateMultiple {entity.entity_set_name} ({len(pendings)} rows)", records=len(pendings),
+                users=pendings[0].row.users,
             )  # fmt: skip
         except DataverseError as error:
             self._client.events.answered(entity.entity_set_name, len(pendings), False)
@@ -296,7 +306,7 @@ class BulkWriter:
             try:
                 exchange = self._client.send_write(
                     "POST", "$batch", body=build_batch_body(operations, boundary), headers=headers, what=what,
-                    records=len(todo),
+                    records=len(todo), users=todo[0][1].row.users,
                 )  # fmt: skip
             except DataverseError as refused:
                 self._client.events.answered(entity.entity_set_name, len(todo), False)

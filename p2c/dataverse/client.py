@@ -274,12 +274,14 @@ class DataverseClient:
         headers: Mapping[str, str] | None = None,
         what: str = "",
         records: int = 1,
+        users: frozenset[str] | None = None,
     ) -> Exchange:
-        """One request (with retries) through whichever user has capacity; `records` it writes."""
+        """One request (with retries) through whichever user has capacity (of `users`, when given);
+        `records` it writes."""
         self.sign_in()
         if json_body is not None:
             body = to_json(json_body)
-        with self.pool.channel(read=method == "GET") as channel:
+        with self.pool.channel(read=method == "GET", users=users) as channel:
             return channel.send(method, path, body=body, headers=headers, what=what, records=records)
 
     def send_write(
@@ -292,6 +294,7 @@ class DataverseClient:
         headers: Mapping[str, str] | None = None,
         what: str = "",
         records: int = 1,
+        users: frozenset[str] | None = None,
     ) -> Exchange:
         """For `bulk.py` only: the three update shapes (PATCH by id, UpdateMultiple, $batch of PATCHes).
 
@@ -306,8 +309,9 @@ class DataverseClient:
         if not allowed:
             raise DataverseTerminalError(f"refused: {method} {path} is not an update by record id")
         return self._request(
-            method, path, json_body=json_body, body=body, headers=headers, what=what, records=records
-        )
+            method, path, json_body=json_body, body=body, headers=headers, what=what, records=records,
+            users=users,
+        )  # fmt: skip
 
     def get_json(
         self, path: str, *, headers: Mapping[str, str] | None = None, what: str = ""

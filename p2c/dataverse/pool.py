@@ -33,11 +33,13 @@ class UserPool:
     def max_total_parallel(self) -> int:
         return sum(c.throttle.max_parallel for c in self.channels)
 
-    def _pick(self, read: bool) -> tuple[UserChannel | None, float]:
+    def _pick(self, read: bool, users: frozenset[str] | None) -> tuple[UserChannel | None, float]:
         best: UserChannel | None = None
         best_load = 0.0
         soonest = _MAX_IDLE_WAIT_S
         for channel in self.channels:
+            if users is not None and channel.label not in users:
+                continue
             held = channel.throttle.blocked_for()
             if held > 0:
                 soonest = min(soonest, held)
@@ -48,14 +50,17 @@ class UserPool:
         return best, soonest
 
     @contextmanager
-    def channel(self, *, read: bool = False) -> Iterator[UserChannel]:
-        """Borrow one user for one request (or one bulk request with its retries); `read` goes first."""
+    def channel(self, *, read: bool = False, users: frozenset[str] | None = None) -> Iterator[UserChannel]:
+        """Borrow one user for one request (or one bulk request with its retries); `read` goes first;
+        `users` (labels) limits the choice to the users allowed to send it."""
+        if users is not None and not any(c.label in users for c in self.channels):
+            raise ValueError(f"none of the users {sorted(users)} is in the pool")
         with self._cond:
             self._reads_waiting += read
             try:
                 while True:
                     held_back = not read and self._reads_waiting > 0
-                    chosen, wait = (None, _MAX_IDLE_WAIT_S) if held_back else self._pick(read)
+                    chosen, wait = (None, _MAX_IDLE_WAIT_S) if held_back else self._pick(read, users)
                     if chosen is not None:
                         chosen.throttle.lend(read)
                         break

@@ -74,6 +74,9 @@ class UpdateRow:
     record_id: str
     values: dict[str, Any]
     if_match: str = "*"
+    # the application users (labels) allowed to send it, e.g. only an admin for a record in a read-only
+    # state (upload/record_state.py); None: any user
+    users: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

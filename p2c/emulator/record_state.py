@@ -29,7 +29,7 @@ from typing import Any
 
 from p2c.emulator import metadata
 from p2c.emulator.api_errors import ApiError
-from p2c.emulator.schema import Column, Schema
+from p2c.emulator.schema import Schema, load_schema
 from p2c.emulator.store import Row, Txn
 
 READ_ONLY = ("0x8004022E", "The object cannot be updated because it is read-only.")
@@ -47,24 +47,31 @@ class State:
     editable: bool
 
 
-# statecode -> its status reasons (record-state.md §1.1, §2.1, §3.1; CONFIRMED for quote and order)
-STATES: dict[str, dict[int, State]] = {
-    "quote": {
-        0: State("Draft", (1,), True),
-        1: State("Active", (2, 3), False),
-        2: State("Won", (4,), False),
-        3: State("Closed", (5, 6, 7), False),
-    },
-    "salesorder": {
-        0: State("Active", (1, 2), True),
-        1: State("Submitted", (3,), False),
-        2: State("Canceled", (4,), False),
-        3: State("Fulfilled", (100001, 100002), False),
-        4: State("Invoiced", (100003,), False),
-    },
-    "account": {0: State("Active", (1,), True), 1: State("Inactive", (2,), True)},
-    "contact": {0: State("Active", (1,), True), 1: State("Inactive", (2,), True)},
+# the states in which Dynamics 365 Sales lets anyone update a record (record-state.md §1.1, §2.1, §3.3);
+# which status reasons belong to which state is data, generated into schema.json (schema_gen)
+EDITABLE_STATES: dict[str, frozenset[int]] = {
+    "quote": frozenset({0}),  # Draft
+    "salesorder": frozenset({0}),  # Active
+    "account": frozenset({0, 1}),  # inactive ones only with --inactive-read-only
+    "contact": frozenset({0, 1}),
 }
+
+
+def states_of(schema: Schema, table: str) -> dict[int, State]:
+    """A table's states with their status reasons (the default first), as schema.json documents them."""
+    columns = schema.tables[table].columns
+    labels = dict(columns["statecode"].option_labels)
+    statuses: dict[int, list[int]] = {code: [] for code in labels}
+    for status, state in columns["statuscode"].state_of_status:
+        statuses.setdefault(state, []).append(status)
+    editable = EDITABLE_STATES[table]
+    return {
+        code: State(labels.get(code, str(code)), tuple(found), code in editable)
+        for code, found in statuses.items()
+    }
+
+
+STATES: dict[str, dict[int, State]] = {table: states_of(load_schema(), table) for table in EDITABLE_STATES}
 DEFAULT_STATE = 0  # seeding: a record exported without its statecode is taken to be Draft/Active
 SUBMITTED_ORDER = 1
 LINES = {"quotedetail": ("quoteid", "quote"), "salesorderdetail": ("salesorderid", "salesorder")}
@@ -100,30 +107,17 @@ class RecordStatePolicy:
     inactive_read_only: bool = False  # inactive accounts/contacts refuse updates (0x80040230)
 
 
-def state_columns(schema: Schema) -> None:
-    """Give each stateful table a `statuscode` choice with its documented values when the generated schema
-    has none (or has it as a plain integer), so statuses are stored, shown and checked."""
-    for name, states in STATES.items():
-        table = schema.tables.get(name)
-        if table is None:
-            continue
-        statuses = frozenset(s for state in states.values() for s in state.statuses)
-        current = table.columns.get("statuscode")
-        if current is None or current.type != "choice":
-            table.columns["statuscode"] = Column("statuscode", "choice", None, statuses, False, True)
-        state = table.columns.get("statecode")
-        if state is None or not state.options:
-            table.columns["statecode"] = Column("statecode", "choice", None, frozenset(states), False, True)
-
-
 def seed_state(table: str, data: dict[str, Any]) -> None:
-    """A seeded record keeps its exported state; without one, the table's default state and its status."""
+    """A seeded record keeps its exported state and status reason; without a state, the state its status
+    reason belongs to, else the table's default; a status reason that is missing or not of its state
+    becomes the state's default status (every Dataverse record has both)."""
     states = STATES.get(table)
     if states is None:
         return
     code = data.get("statecode")
     if code not in states:
-        code = data["statecode"] = DEFAULT_STATE
+        owners = [c for c, state in states.items() if data.get("statuscode") in state.statuses]
+        code = data["statecode"] = owners[0] if len(owners) == 1 else DEFAULT_STATE
     if data.get("statuscode") not in states[code].statuses:
         data["statuscode"] = states[code].statuses[0]
 

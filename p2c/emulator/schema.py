@@ -26,6 +26,8 @@ class Column:
     minimum: float | str | None = None  # a number, or the earliest date (ISO) of a date column
     maximum: float | None = None
     option_labels: tuple[tuple[int, str], ...] = ()
+    # a statuscode: (status reason, its statecode), each state's default status first (schema_gen)
+    state_of_status: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,9 @@ def _parse(document: dict[str, Any]) -> Schema:
                 minimum=spec.get("minimum"),
                 maximum=spec.get("maximum"),
                 option_labels=tuple((int(v), str(label)) for v, label in spec.get("options", {}).items()),
+                state_of_status=tuple(
+                    (int(status), int(state)) for status, state in spec.get("state_of_status", {}).items()
+                ),
             )
             for column_name, spec in raw["columns"].items()
         }
@@ -111,8 +116,4 @@ def _parse(document: dict[str, Any]) -> Schema:
 
 @lru_cache(maxsize=1)
 def load_schema(path: Path = SCHEMA_FILE) -> Schema:
-    from p2c.emulator.record_state import state_columns
-
-    schema = _parse(json.loads(path.read_text(encoding="utf-8")))
-    state_columns(schema)  # statuscode with its documented values where the generated schema lacks it
-    return schema
+    return _parse(json.loads(path.read_text(encoding="utf-8")))

@@ -69,6 +69,7 @@ class ColumnSpec:
     minimum: float | None = None
     maximum: float | None = None
     unconfirmed: bool = False  # the type/limits are not stated by the reference: derived, see `note`
+    state_of_status: dict[str, str] | None = None  # a statuscode: each status reason -> its statecode
 
 
 @dataclass
@@ -262,6 +263,25 @@ F_BULK_SALES = Fact(
 F_COMPANY_READONLY = Fact(
     IDENTITY, "(UI read-only for certain; whether the API also refuses is **UNCONFIRMED**.)", "UNCONFIRMED"
 )
+# The statecode/statuscode pairs: each state with its status reasons (the first its default).
+F_QUOTE_STATES = Fact(
+    RECORD_STATE,
+    "`statecode` 0 Draft (default status 1 In Progress), 1 Active (2 In Progress, 3 Open), 2 Won (4 Won), "
+    "3 Closed (5 Lost, 6 Canceled, 7 Revised).",
+)
+F_ORDER_STATES = Fact(
+    RECORD_STATE,
+    "`statecode` 0 Active (1 New, 2 Pending), 1 Submitted (3 In Progress), 2 Canceled (4 No Money), 3 "
+    "Fulfilled (100001 Complete, 100002 Partial), 4 Invoiced (100003 Invoiced).",
+)
+# account/contact: the states are stated, the status reasons (1 Active, 2 Inactive) are the standard ones;
+# that 2 does not belong to Active is third-party (the 0x80048408 answer).
+F_CUSTOMER_STATUS = Fact(
+    RECORD_STATE,
+    '"2 is not a valid status code for state code AccountState.Active on account with Id …"',
+    "third-party",
+)
+STANDARD_CUSTOMER_STATES = "`statecode` 0 Active (1 Active), 1 Inactive (2 Inactive)."
 F_INVOICE = Fact(TARGET, "These flow from F&O to CE only and are **not initialized** (S1).")
 F_ENTITY_SETS = Fact(TARGET, "| `msdyn_company` | `cdm_companies` | `cdm_companycode`.")
 
@@ -1025,10 +1045,44 @@ def _options_from_fact(fact: Fact) -> dict[str, str]:
     return {value: label.strip() for value, label in pairs}
 
 
+def _state_pairs(text: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """`0 Draft (default status 1 In Progress), 1 Active (2 In Progress, 3 Open)` -> the state options, the
+    status options and each status's state."""
+    states: dict[str, str] = {}
+    statuses: dict[str, str] = {}
+    state_of: dict[str, str] = {}
+    for code, label, inner in re.findall(r"(\d+) ([A-Z]\w*) \(([^)]*)\)", text):
+        states[code] = label
+        for status, status_label in re.findall(r"(\d+) ([A-Z][\w ]*?)(?=,|$)", inner):
+            statuses[status] = status_label
+            state_of[status] = code
+    return states, statuses, state_of
+
+
+def _state_columns(tables: dict[str, TableSpec]) -> None:
+    """statecode and statuscode of the tables whose state decides what an update may do
+    (record-state.md): both choices, each status reason tied to its state."""
+    documented = {
+        "quote": (F_QUOTE_STATES.quote, F_QUOTE_STATES, F_QUOTE_STATES),
+        "salesorder": (F_ORDER_STATES.quote, F_ORDER_STATES, F_ORDER_STATES),
+        "account": (STANDARD_CUSTOMER_STATES, STANDARD, F_CUSTOMER_STATUS),
+        "contact": (STANDARD_CUSTOMER_STATES, STANDARD, F_CUSTOMER_STATUS),
+    }
+    for name, (text, state_fact, fact) in documented.items():
+        states, statuses, state_of = _state_pairs(text)
+        if not states or set(state_of.values()) != set(states):
+            raise ReferenceMismatch(f"{name}: a state without its status reasons in {text!r}")
+        tables[name].columns["statecode"] = ColumnSpec("choice", options=states, fact=state_fact)
+        tables[name].columns["statuscode"] = ColumnSpec(
+            "choice", options=statuses, fact=fact, state_of_status=state_of
+        )
+
+
 def build(reference: Reference) -> dict[str, Any]:
     tables = _base_tables()
     notes: list[str] = []
     _apply_maps(reference, tables, notes)
+    _state_columns(tables)
     for choice_name, fact in (("customertypecode", F_CUSTOMERTYPE),):
         tables["account"].columns[choice_name].options = dict(
             sorted(_options_from_fact(fact).items(), key=lambda item: int(item[0]))
@@ -1089,6 +1143,8 @@ def build(reference: Reference) -> dict[str, Any]:
                 entry["minimum_source"] = F_DATE_MINIMUM.cite()
             if column.options:
                 entry["options"] = column.options
+            if column.state_of_status:
+                entry["state_of_status"] = column.state_of_status
             entry["valid_for_create"] = not column.read_only
             entry["valid_for_update"] = not column.read_only and column.updatable
             if column.unconfirmed:

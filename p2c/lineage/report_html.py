@@ -10,12 +10,16 @@ from html import escape
 from importlib.resources import files
 from typing import Any
 
-from p2c.lineage.audit_tables import FILE_COLUMNS, REJECT_COLUMNS, AuditTables
+from p2c.lineage.audit_tables import FILE_COLUMNS, REJECT_COLUMNS, TARGET_STATE_COLUMNS, AuditTables
 from p2c.lineage.column_evidence import LANGUAGE_NAMES, GuardingTest
 from p2c.lineage.graph import JOIN
 from p2c.lineage.pack_contents import SHOWN_LANGUAGES, AuditPack, ColumnAudit, Hop
 from p2c.lineage.svg import path_svg
 from p2c.output import cell_text
+from p2c.upload.record_state import PARENTS, READ_ONLY_STATES
+
+TARGET_STATE_KEYS = [column.key for column in TARGET_STATE_COLUMNS]
+STATE_OF_LINES = {line: parent for line, (_, parent, _, _) in PARENTS.items()}  # a line: its parent's state
 
 DOCUMENT_TITLES = {
     "migrate-prospect-to-cash": "Migrate Prospect to cash data from Data Integrator to dual-write",
@@ -269,9 +273,46 @@ def _proof_sections(tables: AuditTables) -> str:
         )
         + "<p><small>Also in files.csv and files.json.</small></p></section>"
     )
+    parts.append(_target_states_section(tables.target_states))
     for note in tables.notes:
         parts.append(f'<p class="bad">{escape(note)}</p>')
     return "".join(parts)
+
+
+def _target_states_section(states: list[dict[str, Any]]) -> str:
+    """Per table and state: the target rows, how many are editable, how many only an admin may write
+    (`upload/record_state.py`: quotes editable only in Draft, orders only Active, lines by their parent)."""
+    head = '<section class="proof" id="target-states"><h2>Target rows per state</h2>'
+    if not states:
+        return head + "<p>audit.dualwrite_target_states is not built</p></section>"
+    rows = [{**row, **_writability(row)} for row in states]
+    columns = [*TARGET_STATE_KEYS, "editable", "admin_only"]
+    numeric = {"statecode", "target_rows", "editable", "admin_only"}
+    admin_only = sum(int(row["admin_only"] or 0) for row in rows)
+    verdict = (
+        f'<p class="bad">{admin_only} row(s) in read-only states: only an application user with the System '
+        "Administrator role writes them (Submitted orders also an integration user with sales-order-"
+        "processing integration); see the runbook</p>"
+        if admin_only
+        else '<p class="ok">every target row with a known state is editable</p>'
+    )
+    return (
+        head
+        + verdict
+        + _data_table(rows, columns, numeric, "target-states")
+        + "<p><small>A line counts by its parent's state; an unknown state (none exported) is neither. "
+        "Also in target_states.csv and target_states.json.</small></p></section>"
+    )
+
+
+def _writability(row: dict[str, Any]) -> dict[str, int | None]:
+    state = row.get("statecode")
+    if state is None:
+        return {"editable": None, "admin_only": None}
+    rows = int(row.get("target_rows") or 0)
+    governing = STATE_OF_LINES.get(str(row.get("entity")), str(row.get("entity")))
+    read_only = int(state) in READ_ONLY_STATES.get(governing, {})
+    return {"editable": 0 if read_only else rows, "admin_only": rows if read_only else 0}
 
 
 def render_report(
@@ -301,6 +342,7 @@ def render_report(
     proof_toc = (
         '<h2>Proof</h2><a href="#build">build</a><a href="#reconciliation">reconciliation</a>'
         '<a href="#rejects">rejected rows</a><a href="#files">landed files</a>'
+        '<a href="#target-states">target rows per state</a>'
         if context is not None or tables is not None
         else ""
     )

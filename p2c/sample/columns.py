@@ -40,6 +40,7 @@ EXPORT_COLUMNS: dict[str, tuple[Column, ...]] = {
         ("creditlimit", M),
         "transactioncurrencyid",
         ("statecode", C),
+        ("statuscode", C),
     ),
     "contact": _columns(
         "contactid",
@@ -57,6 +58,7 @@ EXPORT_COLUMNS: dict[str, tuple[Column, ...]] = {
         "emailaddress1",
         "telephone1",
         ("statecode", C),
+        ("statuscode", C),
     ),
     "salesorder": _columns(
         "salesorderid",
@@ -73,6 +75,7 @@ EXPORT_COLUMNS: dict[str, tuple[Column, ...]] = {
         "shipto_country",
         ("totalamount", M),
         ("statecode", C),
+        ("statuscode", C),
         ("msdynce_processingstatus", C),
         ("msdynce_ismaintainedexternally", C),
         ("msdynce_hasexternallymaintainedproductsonly", C),
@@ -157,6 +160,7 @@ WEBAPI_COLUMNS: dict[str, tuple[Column, ...]] = {
         "shipto_country",
         ("totalamount", M),
         ("statecode", C),
+        ("statuscode", C),
         ("msdynce_ismaintainedexternally", C),
         ("msdynce_hasexternallymaintainedproductsonly", C),
     ),

@@ -60,6 +60,7 @@ from p2c.sample.catalog import (
     CompanyProfile,
 )
 from p2c.sample.formats import Record
+from p2c.sample.status import QUOTE_REVISED, STATUS_TABLES, status_reason
 
 # The moment the users pressed "Export to Excel": fixed, so files are byte-identical run after run.
 EXPORT_TIME = dt.datetime(2026, 11, 25, 9, 38, 46)
@@ -276,7 +277,13 @@ class CompanyData:
         return start + dt.timedelta(seconds=rng.randrange(span))
 
     def _stamp(self, record: Record, id_column: str, record_id: str, modified_on: dt.datetime) -> Record:
-        """The three hidden columns every export starts with."""
+        """The three hidden columns every export starts with (and the status reason next to the state)."""
+        table = id_column.removesuffix("id")
+        state = record.get("statecode")
+        if table in STATUS_TABLES and isinstance(state, int):
+            # a status reason of the record's state, chosen by its id (deterministic for a seed)
+            pick = int(hashlib.sha256(record_id.encode()).hexdigest()[:8], 16)
+            record.setdefault("statuscode", status_reason(table, state, pick))
         record[id_column] = record_id
         record["rowchecksum"] = row_checksum(record_id, modified_on)
         record["modifiedon"] = modified_on
@@ -648,6 +655,7 @@ class CompanyData:
             "shipto_country": codes[1] if quote % 3 == 0 else codes[0],
             "totalamount": round(sum(float(str(line["extendedamount"])) for line in lines), 2),
             "statecode": state,
+            **({} if latest else {"statuscode": QUOTE_REVISED}),  # superseded: Closed as Revised
             "msdynce_ismaintainedexternally": 0,
             "msdynce_hasexternallymaintainedproductsonly": 0,
         }

@@ -3,9 +3,10 @@ orders only when Active, lines follow their parent. Dataverse refuses to update 
 the caller holds the System Administrator role, or, for a Submitted order, is an integration user while
 sales-order-processing integration is on. This module reads each record's state (a line's from its parent),
 who each application user is (WhoAmI, its roles, `isintegrationuser`, the organization's
-`issopintegrationenabled`), and decides per row: editable, written as an admin (then read back: locked fields
-do not change), or not sent (`p2c:record_read_only`, with the remedy). It never reopens, revises, re-closes or
-converts a record."""
+`issopintegrationenabled`), and decides per row: editable (any user sends it), written by the users that may
+write it (with several application users the row is routed to them: `writers_of`; then read back: locked
+fields do not change), or not sent (`p2c:record_read_only`, with the remedy) when no user may. It never
+reopens, revises, re-closes or converts a record."""
 
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ REMEDY = (
     " (for a Submitted order also: an integration user with sales-order-processing integration on)"
 )
 NOTE_PREFIX = "record state:"
+EDITABLE = "editable"
+ADMIN_ONLY = "writable only by an admin"
+PRIVILEGED_ONLY = "writable only by an admin or an integration user"
+NOT_WRITABLE = "not writable"
+ANY_USER = "any user"
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,11 @@ class RecordStateGate:
     client: DataverseClient
     leave_read_only: bool = False  # `--leave-read-only`: never write them, even when allowed
     _callers: list[Caller] | None = None
-    _counts: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    # per table: (state label, category, who writes those rows) -> rows
+    _counts: dict[str, Counter[tuple[str, str, str]]] = field(default_factory=dict)
     _admin_written: set[str] = field(default_factory=set)  # record ids written in a read-only state
+    # record id -> the users allowed to send it, when not every user may (the pool routes it to them)
+    _writers: dict[str, frozenset[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def callers(self) -> list[Caller]:
@@ -133,33 +142,39 @@ class RecordStateGate:
             if state is None:
                 continue
             label = READ_ONLY_STATES[governing].get(state)
-            category = "editable"
+            category, who = EDITABLE, ANY_USER
             if label is not None:
-                writers = [c for c in self.callers() if c.may_write(governing, state)]
-                if self.leave_read_only or not writers or len(writers) < len(self.callers()):
-                    category = "not writable"
+                callers = self.callers()
+                writers = [c for c in callers if c.may_write(governing, state)]
+                who = ", ".join(w.user for w in writers)
+                if self.leave_read_only or not writers:
+                    category, who = NOT_WRITABLE, ""
                     if item.decision in SENDABLE:
                         item.decision, item.code = Decision.READ_ONLY, RECORD_READ_ONLY
-                        item.reason = self._reason(table, governing, label, writers)
+                        item.reason = self._reason(table, governing, label)
                 else:
-                    category = "writable only by an admin"
+                    category = ADMIN_ONLY if all(w.admin for w in writers) else PRIVILEGED_ONLY
                     if item.decision in SENDABLE:
+                        record_id = str(item.prepared.record_id)
                         with self._lock:
-                            self._admin_written.add(str(item.prepared.record_id))
-            counts[(label or EDITABLE_LABEL[governing], category)] += 1
+                            self._admin_written.add(record_id)
+                            if len(writers) < len(callers):
+                                self._writers[record_id] = frozenset(w.user for w in writers)
+            counts[(label or EDITABLE_LABEL[governing], category, who)] += 1
         self._note(table, governing, notes)
 
-    def _reason(self, table: str, governing: str, label: str, writers: list[Caller]) -> str:
+    def writers_of(self, record_id: str | None) -> frozenset[str] | None:
+        """The application users (labels) a row must be sent by; None when any user may send it."""
+        return self._writers.get(str(record_id)) if record_id else None
+
+    def _reason(self, table: str, governing: str, label: str) -> str:
         whose = "its" if table == governing else f"its {governing}'s"
         if self.leave_read_only:
             return f"{whose} state is {label} (read-only): left alone (--leave-read-only)"
-        if writers:
-            names = ", ".join(w.user for w in writers)
-            return (
-                f"{whose} state is {label} (read-only) and only {names} may write it: not sent; run with "
-                "only the application users allowed to write it"
-            )
-        return f"{whose} state is {label} (read-only): not sent; {REMEDY}"
+        return (
+            f"{whose} state is {label} (read-only) and no application user of this run may write it: not "
+            f"sent; {REMEDY}"
+        )
 
     def _states(
         self, table: str, judged: list[Any], current: dict[str, Any]
@@ -184,7 +199,8 @@ class RecordStateGate:
     def _note(self, table: str, governing: str, notes: list[str]) -> None:
         counts = self._counts[table]
         text = f"{NOTE_PREFIX} " + "; ".join(
-            f"{label}: {n} {category}" for (label, category), n in sorted(counts.items())
+            f"{label}: {n} {category}" + (f" ({who})" if who else "")
+            for (label, category, who), n in sorted(counts.items())
         )
         if table != governing:
             text += f" (by the state of its {governing})"
@@ -199,8 +215,9 @@ class RecordStateGate:
         """Per table and state: how many rows are editable, writable only by an admin, not writable."""
         result: dict[str, dict[str, dict[str, int]]] = {}
         for table, counts in self._counts.items():
-            for (label, category), n in counts.items():
-                result.setdefault(table, {}).setdefault(label, {})[category] = n
+            for (label, category, _), n in counts.items():
+                categories = result.setdefault(table, {}).setdefault(label, {})
+                categories[category] = categories.get(category, 0) + n
         return result
 
     def verify(self, entity_set: str, table: str, judged: list[Any], outcomes: list[Any]) -> None:

@@ -773,7 +773,9 @@ class Runner:
                 changed = ", ".join(sorted(item.changes))
                 outcomes[index] = _outcome(item, OutcomeStatus.SKIPPED, f"would update {changed}", item.code)
             else:
-                to_send.append((index, UpdateRow(item.prepared.record_id or "", item.payload, if_match)))
+                record_id = item.prepared.record_id or ""
+                writers = self.record_state.writers_of(record_id)  # a read-only row: only who may write it
+                to_send.append((index, UpdateRow(record_id, item.payload, if_match, writers)))
         throttle = 0.0
         if to_send:
             if intents is not None:
