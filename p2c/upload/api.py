@@ -164,6 +164,8 @@ class PlanResult:
     run: RunFacts
     plan_path: Path
     tables: dict[str, PlanTable] = field(default_factory=dict)
+    # per interrupted run: its writes in flight, which the next upload settles (a plan settles nothing)
+    to_settle: dict[str, int] = field(default_factory=dict)
 
     @property
     def would_fail(self) -> int:
@@ -181,6 +183,7 @@ class UploadResult:
     # a stopped run: rows whose writes were in flight (intents committed, no answer recorded)
     in_flight: int = 0
     settled: dict[str, int] = field(default_factory=dict)  # per interrupted run: its writes read back
+    to_settle: dict[str, int] = field(default_factory=dict)  # a dry run: left for the next upload to settle
 
     @property
     def failed(self) -> int:
@@ -218,7 +221,12 @@ def plan(
         session.runner.record_state.leave_read_only = leave_read_only
         summary = session.runner.run("plan", tables, plan_out=out)
         problems = session.build_problems
-    return PlanResult(RunFacts.of(summary, problems), out, {t.table: PlanTable.of(t) for t in summary.tables})
+    return PlanResult(
+        RunFacts.of(summary, problems),
+        out,
+        {t.table: PlanTable.of(t) for t in summary.tables},
+        _per_run(summary, "to_settle"),
+    )
 
 
 def upload(
@@ -265,9 +273,6 @@ def upload(
             )
         problems = session.build_problems
         in_flight = intents_in_flight(session.con, summary.run_id) if summary.stopped else 0
-    settled: Counter[str] = Counter()
-    for tally in summary.tables:
-        settled.update(tally.settled_by)
     return UploadResult(
         RunFacts.of(summary, problems),
         summary.dry_run,
@@ -275,8 +280,17 @@ def upload(
         {t.table: UploadTable.of(t, summary.dry_run) for t in summary.tables},
         tuple(summary.dropped),
         in_flight,
-        dict(settled),
+        _per_run(summary, "settled_by"),
+        _per_run(summary, "to_settle"),
     )
+
+
+def _per_run(summary: RunSummary, counter: str) -> dict[str, int]:
+    """A per-run counter of the tallies (`settled_by`, `to_settle`) over every table."""
+    total: Counter[str] = Counter()
+    for tally in summary.tables:
+        total.update(getattr(tally, counter))
+    return dict(total)
 
 
 def _plan_scope(

@@ -124,6 +124,8 @@ class TableTally:
     not_in_plan: int = 0  # target rows the applied plan does not hold: skipped, still to do
     plan_outdated: int = 0  # rows that are an update now, which the applied plan did not review: not sent
     settled_by: Counter[str] = field(default_factory=Counter)  # writes of killed runs read back, per run
+    # a plan or dry run: writes of killed runs it found in flight, left for the next upload to settle
+    to_settle: Counter[str] = field(default_factory=Counter)
 
     def count(self, item: Judged, outcome: Outcome) -> None:
         """One recorded row in its columns, each row once: a row left out of the applied plan only as such
@@ -429,10 +431,8 @@ class Runner:
             preparing.shutdown(wait=True, cancel_futures=True)
             summary.seconds = time.monotonic() - started
             self._held_times(summary)
-            counts: Counter[str] = Counter()
-            for tally in summary.tables:
-                counts.update(tally.by_status)
-            finish_run(self.con, run_id, status, dict(counts), summary.throttle_wait_s)
+            settled = sorted({run for tally in summary.tables for run in tally.settled_by})
+            finish_run(self.con, run_id, status, summary.throttle_wait_s, settled)
         if planned is not None and summary.stopped is None:
             scope = [c.table for c in contracts]
             if not wanted:
@@ -584,8 +584,10 @@ class Runner:
         tally; the table ends with its last chunk (unless the run is stopping: `ends` False)."""
         work, tally = chunk.work, chunk.work.tally
         outcomes, throttle = acting.result()
-        record_outcomes(self.con, run_id, [o for o in outcomes if o is not None])
+        record_outcomes(self.con, run_id, [o for o in outcomes if o is not None], settles=writes)
         for item, outcome in zip(judged, outcomes, strict=True):
+            if not writes and item.prepared.row.intent_run:
+                tally.to_settle[item.prepared.row.intent_run] += 1
             if outcome is None:  # done before, and Dataverse still holds its values
                 tally.already_done += 1
                 continue
