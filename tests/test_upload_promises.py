@@ -6,6 +6,7 @@ columns (issue 19)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,3 +113,96 @@ def test_each_runs_counts_are_the_truth_about_that_run(stage: Stage, monkeypatch
     assert recorded >= _counts(stage)["account"] + _counts(stage)["contact"]
     assert _run_counts(stage, killed)["updated"] == recorded
     assert stage.query("select status from upload.runs where run_id = ?", [killed]) == [("interrupted",)]
+
+
+def _results(stage: Stage, *args: str) -> dict[str, Any]:
+    listed = stage.p2c("results", "--db", str(stage.db), "--format", "json", *args)
+    assert listed.exit_code in (ExitCode.OK, ExitCode.FAILED_ROWS), listed.output
+    document: dict[str, Any] = json.loads(listed.stdout)
+    return document
+
+
+def test_results_of_one_run_count_that_runs_rows(stage: Stage) -> None:
+    targets = _counts(stage)
+    plan_path = stage.db.parent / "plan.json"
+    stage.p2c("plan", "--env", stage.env, "--db", str(stage.db), "--out", str(plan_path))
+    assert _upload_json(stage)[0].exit_code == ExitCode.OK
+    assert _upload_json(stage)[0].exit_code == ExitCode.OK  # everything done before: it records nothing
+    plan_run, first, second = (
+        r for (r,) in stage.query("select run_id from upload.runs order by started_at")
+    )
+
+    def per_table(run_id: str) -> dict[str, dict[str, Any]]:
+        document = _results(stage, "--run", run_id)
+        assert document["run_id"] == run_id
+        return {r["table_name"]: r for r in document["reconciliation"]}
+
+    planned, uploaded, repeated = per_table(plan_run), per_table(first), per_table(second)
+    for table, rows in targets.items():
+        # the plan counts what it would update (nothing was done yet), the first upload what it did
+        assert planned[table]["updated"] + planned[table]["failed"] == rows, planned[table]
+        assert uploaded[table]["updated"] == rows and uploaded[table]["not_in_run"] == 0, uploaded[table]
+        # the second upload recorded nothing of these rows: done before, not its updates
+        assert (repeated[table]["updated"], repeated[table]["not_in_run"]) == (0, rows), repeated[table]
+        assert planned[table]["difference"] == uploaded[table]["difference"] == 0
+    shown = stage.p2c("results", "--db", str(stage.db), "--run", plan_run)
+    assert "would do, nothing sent" in " ".join(shown.stdout.split()), shown.output
+
+
+def test_results_after_a_reset_reconcile_the_organization_met_last_and_say_so(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uploaded, then the environment reset at the same URL (a new state: a new OrganizationId) and only a
+    plan run since: the results are those of the new organization (nothing done there), named, and they
+    say plainly that the last upload wrote to the old one."""
+    from click.testing import Result
+    from typer.testing import CliRunner
+
+    from p2c.cli import app
+    from p2c.emulator.record_state import RecordStatePolicy
+    from p2c.emulator.server import RunningEmulator, running_emulator
+
+    db = test_upload._copy_db(built, tmp_path)
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    monkeypatch.setenv("P2C_TENANT_ID", "p2c-emulator")
+    monkeypatch.setenv("P2C_CLIENT_ID", test_upload.CLIENT_ID)
+    monkeypatch.setenv("P2C_CLIENT_SECRET", test_upload.SECRET)
+
+    def emulator(state: str, port: int = 0) -> Any:
+        return running_emulator(
+            tmp_path / state,
+            seed_from=db,
+            client_id=test_upload.CLIENT_ID,
+            client_secret=test_upload.SECRET,
+            port=port,
+            record_state=RecordStatePolicy(admins=frozenset({test_upload.CLIENT_ID})),
+        )
+
+    def run(emu: RunningEmulator, *args: str) -> Result:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emu.ca_cert))
+        monkeypatch.setenv("P2C_AUTHORITY", emu.authority)
+        return CliRunner().invoke(app, [*args, "--env", emu.base_url, "--db", str(db), "--format", "json"])
+
+    with emulator("first.sqlite") as first:
+        assert run(first, "upload").exit_code == ExitCode.OK
+        port = int(first.base_url.rsplit(":", 1)[1].split("/")[0])
+    with emulator("reset.sqlite", port) as reset:
+        assert run(reset, "plan", "--out", str(tmp_path / "plan.json")).exit_code == ExitCode.OK
+    old, new = (
+        str(o) for (o,) in duckdb_rows(db, "select organization_id from upload.runs order by started_at")
+    )
+    assert old != new
+    listed = CliRunner().invoke(app, ["results", "--db", str(db), "--format", "json"])
+    report = json.loads(listed.stdout)
+    assert report["organization_id"] == new
+    assert all(r["to_do"] == r["target_rows"] and r["updated"] == 0 for r in report["reconciliation"]), report
+    assert old in report["notice"] and new in report["notice"], report["notice"]
+    shown = CliRunner().invoke(app, ["results", "--db", str(db)])
+    assert f"organization {new}" in " ".join(shown.stdout.split()), shown.output
+
+
+def duckdb_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
