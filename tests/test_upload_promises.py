@@ -206,3 +206,25 @@ def duckdb_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+@pytest.mark.parametrize("command", ["plan", "upload", "results"])
+def test_piped_help_at_80_columns_breaks_lines_only_at_spaces(command: str) -> None:
+    """Every word of the help (a header name, an option's default) is whole on one line of 80 columns."""
+    import typer
+    from typer.testing import CliRunner
+
+    from p2c.cli import app
+
+    shown = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    words = set(shown.output.split())
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    helps = [str(getattr(p, "help", "") or "") for p in group.commands[command].params]
+    missing = sorted({w for text in helps for w in text.replace("\b", " ").split()} - words)
+    assert not missing, missing
+    # a word cut at a hyphen ends its line with the hyphen
+    assert not [line for line in lines if line.rstrip().endswith("-") and not line.strip().startswith("-")]
