@@ -228,3 +228,22 @@ def test_piped_help_at_80_columns_breaks_lines_only_at_spaces(command: str) -> N
     assert not missing, missing
     # a word cut at a hyphen ends its line with the hyphen
     assert not [line for line in lines if line.rstrip().endswith("-") and not line.strip().startswith("-")]
+
+
+def test_upload_of_a_plan_reads_the_plan_file_once(stage: Stage, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan_path = stage.db.parent / "plan.json"
+    planned = stage.p2c("plan", "--env", stage.env, "--db", str(stage.db), "--out", str(plan_path))
+    assert planned.exit_code == ExitCode.OK, planned.output
+    reads: list[str] = []
+    real_open = Path.open
+
+    def open_(self: Path, *args: Any, **kwargs: Any) -> Any:  # Path.read_text opens through it too
+        if self.resolve() == plan_path.resolve():
+            reads.append(str(args[0] if args else kwargs.get("mode", "r")))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_)
+    applied, tables = _upload_json(stage, "--plan", str(plan_path))
+    assert applied.exit_code == ExitCode.OK, applied.output
+    assert sum(t["updated"] for t in tables.values()) == sum(_counts(stage).values())
+    assert len(reads) == 1, reads

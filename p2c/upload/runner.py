@@ -228,15 +228,26 @@ class PlannedRow:
     business_key: str = ""
 
 
-def load_plan(
-    path: Path, environment: str, database: str | None = None, organization: str | None = None
-) -> dict[tuple[str, str], PlannedRow]:
-    """The rows of a plan file, checked before anything is read or sent: a file that is not a plan, a plan
-    of another environment or database, or a row with an unknown action is a usage error naming the row."""
+def read_plan(path: Path) -> Any:
+    """The plan file's JSON, read once per command (`load_plan` and `plan_tables` take it)."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot read the plan {path}: {error}") from None
+
+
+def load_plan(
+    path: Path,
+    environment: str,
+    database: str | None = None,
+    organization: str | None = None,
+    document: Any = None,
+) -> dict[tuple[str, str], PlannedRow]:
+    """The rows of a plan file (`document`: its JSON, when read already), checked before anything is read
+    or sent: a file that is not a plan, a plan of another environment or database, or a row with an unknown
+    action is a usage error naming the row."""
+    if document is None:
+        document = read_plan(path)
     if not isinstance(document, dict):
         raise UsageError(
             f"{path} is not a p2c plan (a JSON {type(document).__name__}, not an object)",
@@ -292,12 +303,10 @@ def load_plan(
     return planned
 
 
-def plan_tables(path: Path) -> list[str]:
+def plan_tables(path: Path, document: Any = None) -> list[str]:
     """The tables a plan file holds, in its order (the file was checked by `load_plan` before)."""
-    try:
-        tables = json.loads(path.read_text(encoding="utf-8")).get("tables")
-    except (OSError, ValueError, AttributeError) as error:
-        raise UsageError(f"cannot read the plan {path}: {error}") from None
+    document = read_plan(path) if document is None else document
+    tables = document.get("tables") if isinstance(document, dict) else None
     return [str(table) for table in tables] if isinstance(tables, dict) else []
 
 
@@ -377,6 +386,7 @@ class Runner:
         dry_run: bool = False,
         plan_in: Path | None = None,
         plan_out: Path | None = None,
+        plan_document: Any = None,
     ) -> RunSummary:
         """Plan or upload the tables. A service that stays unreachable past the client's outage budget
         (`TransientError` escaping it) ends the run early, not with a traceback: the outcomes recorded so
@@ -387,7 +397,11 @@ class Runner:
         database = str(found.resolve()) if found else None
         # WhoAmI's OrganizationId: an environment reset or restored at the same URL is another one
         self._organization_id = self._organization_id or self.client.whoami().organization_id
-        planned = load_plan(plan_in, environment, database, self._organization_id) if plan_in else None
+        planned = (
+            load_plan(plan_in, environment, database, self._organization_id, plan_document)
+            if plan_in
+            else None
+        )
         contracts = self.tables(wanted)
         # a plan reads and decides but never writes, and its outcomes never count as done
         writes = command == "upload" and not dry_run
