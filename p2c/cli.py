@@ -540,11 +540,22 @@ def upload(
     parallel: Annotated[
         int, typer.Option(help="Most requests in flight per application user (x-ms-dop-hint may lower it).")
     ] = 16,
+    # `\b`: click keeps these lines as written: a header name is longer than the column and must not be cut
     bypass_business_logic: Annotated[
-        bool, typer.Option(help="Send MSCRM.BypassBusinessLogicExecution: CustomSync,CustomAsync.")
+        bool,
+        typer.Option(
+            help="\b\nSend the header\nMSCRM.BypassBusinessLogicExecution:\n"
+            "CustomSync,CustomAsync (off by default).",
+            show_default=False,
+        ),
     ] = False,
     suppress_flows: Annotated[
-        bool, typer.Option(help="Send MSCRM.SuppressCallbackRegistrationExpanderJob: no flows run.")
+        bool,
+        typer.Option(
+            help="\b\nSend the header\nMSCRM.SuppressCallbackRegistrationExpanderJob:\n"
+            "no flows run (off by default).",
+            show_default=False,
+        ),
     ] = False,
     retry_for: Annotated[
         float | None,

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from p2c.dataverse.client import ENVIRONMENT_URL_VARIABLE, normalize_environment_url
 from p2c.errors import P2CError, UsageError
@@ -31,6 +32,7 @@ from p2c.upload.runner import (
     load_plan,
     plan_tables,
     planned_rows_gone,
+    read_plan,
 )
 from p2c.upload.session import ConnectionSettings, Session, client_options, open_session
 from p2c.upload.store import OutcomeStatus, intents_in_flight
@@ -164,6 +166,8 @@ class PlanResult:
     run: RunFacts
     plan_path: Path
     tables: dict[str, PlanTable] = field(default_factory=dict)
+    # per interrupted run: its writes in flight, which the next upload settles (a plan settles nothing)
+    to_settle: dict[str, int] = field(default_factory=dict)
 
     @property
     def would_fail(self) -> int:
@@ -181,6 +185,7 @@ class UploadResult:
     # a stopped run: rows whose writes were in flight (intents committed, no answer recorded)
     in_flight: int = 0
     settled: dict[str, int] = field(default_factory=dict)  # per interrupted run: its writes read back
+    to_settle: dict[str, int] = field(default_factory=dict)  # a dry run: left for the next upload to settle
 
     @property
     def failed(self) -> int:
@@ -218,7 +223,12 @@ def plan(
         session.runner.record_state.leave_read_only = leave_read_only
         summary = session.runner.run("plan", tables, plan_out=out)
         problems = session.build_problems
-    return PlanResult(RunFacts.of(summary, problems), out, {t.table: PlanTable.of(t) for t in summary.tables})
+    return PlanResult(
+        RunFacts.of(summary, problems),
+        out,
+        {t.table: PlanTable.of(t) for t in summary.tables},
+        _per_run(summary, "to_settle"),
+    )
 
 
 def upload(
@@ -241,9 +251,10 @@ def upload(
     options = client_options(settings, read_only=dry_run)
     rules = parse_match(match)
     planned: dict[tuple[str, str], str] = {}
+    document = read_plan(plan_file) if plan_file is not None else None  # read once, for every use below
     if plan_file is not None:
-        check_plan_file(plan_file, db_path, environment)
-        rules, planned = _with_plan_rules(rules, plan_file)
+        check_plan_file(plan_file, db_path, environment, document)
+        rules, planned = _with_plan_rules(rules, plan_file, document)
     with open_session(
         db_path,
         environment,
@@ -254,20 +265,19 @@ def upload(
     ) as session:
         use_match_rules(session, rules, planned)
         session.runner.record_state.leave_read_only = settings.leave_read_only
-        scope, elsewhere = _plan_scope(session, plan_file, tables)
-        summary = session.runner.run("upload", scope, dry_run=dry_run, plan_in=plan_file)
+        scope, elsewhere = _plan_scope(session, plan_file, tables, document)
+        summary = session.runner.run(
+            "upload", scope, dry_run=dry_run, plan_in=plan_file, plan_document=document
+        )
         if elsewhere and plan_file is not None and summary.stopped is None:
             summary.dropped += planned_rows_gone(
                 session.con,
                 session.contracts,
-                load_plan(plan_file, session.client.environment_url),
+                load_plan(plan_file, session.client.environment_url, document=document),
                 elsewhere,
             )
         problems = session.build_problems
         in_flight = intents_in_flight(session.con, summary.run_id) if summary.stopped else 0
-    settled: Counter[str] = Counter()
-    for tally in summary.tables:
-        settled.update(tally.settled_by)
     return UploadResult(
         RunFacts.of(summary, problems),
         summary.dry_run,
@@ -275,19 +285,28 @@ def upload(
         {t.table: UploadTable.of(t, summary.dry_run) for t in summary.tables},
         tuple(summary.dropped),
         in_flight,
-        dict(settled),
+        _per_run(summary, "settled_by"),
+        _per_run(summary, "to_settle"),
     )
 
 
+def _per_run(summary: RunSummary, counter: str) -> dict[str, int]:
+    """A per-run counter of the tallies (`settled_by`, `to_settle`) over every table."""
+    total: Counter[str] = Counter()
+    for tally in summary.tables:
+        total.update(getattr(tally, counter))
+    return dict(total)
+
+
 def _plan_scope(
-    session: Session, plan_file: Path | None, tables: Sequence[str]
+    session: Session, plan_file: Path | None, tables: Sequence[str], document: Any = None
 ) -> tuple[Sequence[str], list[str]]:
     """The tables an upload goes through: those asked for, else an applied plan's (a plan made for
     `--table account` applies to accounts, it leaves no contact out); and the plan's tables that are no
     longer dualwrite tables of the build, whose rows are reported as gone."""
     if plan_file is None or tables:
         return tables, []
-    in_plan = plan_tables(plan_file)
+    in_plan = plan_tables(plan_file, document)
     known = [t for t in in_plan if t in session.contracts]
     return (known or in_plan), [t for t in in_plan if t not in session.contracts] if known else []
 
@@ -305,11 +324,11 @@ def use_match_rules(
 
 
 def _with_plan_rules(
-    rules: dict[str, MatchRule], plan_file: Path
+    rules: dict[str, MatchRule], plan_file: Path, document: Any = None
 ) -> tuple[dict[str, MatchRule], dict[tuple[str, str], str]]:
     """The plan's `--match` rules (and the record each of its identified rows was given), with the ones
     given now for other tables; the same table by another rule is a usage error."""
-    in_plan, planned = plan_identities(plan_file)
+    in_plan, planned = plan_identities(plan_file, document)
     for table, rule in in_plan.items():
         given = rules.get(table)
         if given is not None and given != rule:
@@ -343,14 +362,14 @@ def check_plan_out(out: Path) -> None:
         raise UsageError(f"--out {out}: cannot write there (permission denied)")
 
 
-def check_plan_file(plan_file: Path, db_path: Path, environment: str | None) -> None:
+def check_plan_file(plan_file: Path, db_path: Path, environment: str | None, document: Any = None) -> None:
     """The plan is a plan of this database and environment, every row with a known action: checked before
     the database is opened or Dataverse asked (the runner reads it again when it applies it)."""
     url = environment or os.environ.get(ENVIRONMENT_URL_VARIABLE, "")
     if not url:
         return  # the session says that the environment is missing
     try:
-        load_plan(plan_file, normalize_environment_url(url), str(db_path.resolve()))
+        load_plan(plan_file, normalize_environment_url(url), str(db_path.resolve()), document=document)
     except UsageError:
         raise
     except P2CError as error:

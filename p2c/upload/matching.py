@@ -347,18 +347,25 @@ def _normal(value: Any) -> Any:
 _IDENTIFIED = re.compile(r'"identified_by": \{')
 
 
-def plan_identities(path: Path) -> tuple[dict[str, MatchRule], dict[tuple[str, str], str]]:
-    """The `--match` rules a plan was made with and the record each identified row was given, read row by
-    row (a plan writes one row a line; a plan laid out otherwise is read whole)."""
+def plan_identities(
+    path: Path, document: dict[str, Any] | None = None
+) -> tuple[dict[str, MatchRule], dict[tuple[str, str], str]]:
+    """The `--match` rules a plan was made with and the record each identified row was given: from the
+    plan's `document` when it was read already, else read row by row (a plan writes one row a line; a plan
+    laid out otherwise is read whole)."""
     rules: dict[str, MatchRule] = {}
     planned: dict[tuple[str, str], str] = {}
-    try:
-        with path.open(encoding="utf-8") as lines:
-            rows = [_row(line) for line in lines if _IDENTIFIED.search(line)]
-    except (OSError, UnicodeDecodeError):
-        return rules, planned  # load_plan says what is wrong with the file
-    if any(row is None for row in rows):
-        rows = list(_every_row(path))
+    rows: list[dict[str, Any] | None]
+    if document is not None:
+        rows = list(_rows_of(document))
+    else:
+        try:
+            with path.open(encoding="utf-8") as lines:
+                rows = [_row(line) for line in lines if _IDENTIFIED.search(line)]
+        except (OSError, UnicodeDecodeError):
+            return rules, planned  # load_plan says what is wrong with the file
+        if any(row is None for row in rows):
+            rows = list(_every_row(path))
     for row in rows:
         identified = row.get("identified_by") if row else None
         if not isinstance(identified, dict) or not row:
@@ -388,6 +395,10 @@ def _every_row(path: Path) -> Iterator[dict[str, Any]]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
+    yield from _rows_of(document)
+
+
+def _rows_of(document: Any) -> Iterator[dict[str, Any]]:
     tables = document.get("tables") if isinstance(document, dict) else None
     for entry in (tables or {}).values():
         for row in (entry.get("rows") if isinstance(entry, dict) else None) or []:

@@ -112,6 +112,7 @@ def render_plan(result: PlanResult, fmt: OutputFormat, err: Console) -> None:
                 "plan": str(result.plan_path),
                 "tables": [{k: v for k, v in row.items() if k != "notes"} for row in rows],
                 "notes": {t.table: list(t.notes) for t in result.tables.values() if t.notes},
+                "to_settle": result.to_settle,
             }
         )
     else:
@@ -119,6 +120,7 @@ def render_plan(result: PlanResult, fmt: OutputFormat, err: Console) -> None:
         render_rows(rows, PLAN_COLUMNS, fmt, title=title)
     _notes(result.tables, err)
     _run_lines(result.run, err)
+    _to_settle(result.to_settle, err)
     if result.run.stopped is None:
         err.print(f"plan written to {result.plan_path}", highlight=False, soft_wrap=True)
     _stopped(result.run, err)
@@ -137,6 +139,8 @@ def render_upload(result: UploadResult, fmt: OutputFormat, err: Console) -> None
                 "tables": [{k: v for k, v in row.items() if k != "notes"} for row in rows],
                 "notes": {t.table: list(t.notes) for t in result.tables.values() if t.notes},
                 "dropped": dropped,
+                "settled": result.settled,
+                "to_settle": result.to_settle,
             }
         )
     else:
@@ -163,6 +167,7 @@ def render_upload(result: UploadResult, fmt: OutputFormat, err: Console) -> None
             highlight=False,
             soft_wrap=True,
         )
+    _to_settle(result.to_settle, err)
     would = "would fail" if result.dry_run else "failed"
     if result.failed:
         err.print(
@@ -178,6 +183,17 @@ def render_upload(result: UploadResult, fmt: OutputFormat, err: Console) -> None
             soft_wrap=True,
         )
     _stopped(result.run, err, result.in_flight)
+
+
+def _to_settle(to_settle: dict[str, int], err: Console) -> None:
+    """A plan or dry run settles nothing: the writes a killed run left in flight wait for the next upload."""
+    for run_id, count in sorted(to_settle.items()):
+        err.print(
+            f"{count} write(s) of the interrupted run {run_id} will be settled by the next upload"
+            " (read back: those Dataverse holds are recorded as that run's, the others sent again)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _stopped(run: RunFacts, err: Console, in_flight: int = 0) -> None:

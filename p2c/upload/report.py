@@ -15,6 +15,7 @@ import duckdb
 
 from p2c.contract.dataverse import TableContract
 from p2c.errors import UsageError
+from p2c.upload.codes import NOT_IN_PLAN
 from p2c.upload.live import process_alive
 from p2c.upload.rows import row_key_sql
 from p2c.upload.store import OutcomeStatus, RunStatus, environment_key_sql, has_upload_schema, readable_sql
@@ -58,6 +59,18 @@ RECONCILIATION_COLUMNS = (
     "to_do",
     "difference",
 )
+# `--run`: the rows of that run (a plan or dry run: what it would do); the others it did not record (done
+# before by an earlier run, or not reached)
+RUN_RECONCILIATION_COLUMNS = (
+    "table_name",
+    "target_rows",
+    "updated",
+    "unchanged",
+    "failed",
+    "skipped",
+    "not_in_run",
+    "difference",
+)
 
 
 @dataclass
@@ -67,6 +80,15 @@ class ResultsReport:
     rows: list[dict[str, Any]]
     environment: str | None
     status: str | None = None  # the --status asked for (None: the failed rows)
+    organization_id: str | None = None  # WhoAmI's OrganizationId of the environment reconciled
+    run_id: str | None = None  # `--run`: the reconciliation counts that run's rows only
+    dry_run: bool = False  # that run was a plan or dry run: its counts are what it would do
+    # said plainly: the organization reconciled is not the one the last upload wrote to (a reset)
+    notice: str | None = None
+
+    @property
+    def reconciliation_columns(self) -> tuple[str, ...]:
+        return RUN_RECONCILIATION_COLUMNS if self.run_id else RECONCILIATION_COLUMNS
 
     @property
     def failed_rows(self) -> int:
@@ -117,7 +139,8 @@ def build_report(
         raise UsageError(f"unknown table(s) {', '.join(unknown)}; the tables are {', '.join(contracts)}")
     runs = _dicts(
         con.execute(
-            f"select {', '.join(RUN_COLUMNS)}, pid, host, {environment_key_sql('runs')} as environment_key "
+            f"select {', '.join(RUN_COLUMNS)}, pid, host, organization_id, "
+            f"{environment_key_sql('runs')} as environment_key "
             f"from {readable_sql(con, 'runs')} runs "
             + ("where run_id = ? " if run_id else "")
             + "order by started_at",
@@ -126,19 +149,22 @@ def build_report(
     )
     if run_id and not runs:
         raise UsageError(f"no run {run_id!r} in this database")
-    writing_runs = [r for r in runs if not r["dry_run"]]
-    latest = (writing_runs or runs)[-1] if runs else None
+    # the environment as the latest run (plan, dry run or upload) found it: after a reset at the same URL a
+    # plan already meets the new organization, and the old one's outcomes are not this environment's
+    latest = runs[-1] if runs else None
     environment = latest["environment"] if latest else None
     environment_key = latest["environment_key"] if latest else None
+    organization = latest.get("organization_id") if latest else None
+    notice = None if run_id else _other_organization(runs)
     for run in runs:
         run["status"] = _shown_status(run)
-        for internal in ("pid", "host", "environment_key"):
+        for internal in ("pid", "host", "environment_key", "organization_id"):
             run.pop(internal)
-    reconciliation = [
-        _reconcile(con, contract, environment_key)
-        for name, contract in contracts.items()
-        if not tables or name in tables
-    ]
+    chosen = [contract for name, contract in contracts.items() if not tables or name in tables]
+    if run_id:
+        reconciliation = [_reconcile_run(con, contract, run_id) for contract in chosen]
+    else:
+        reconciliation = [_reconcile(con, contract, environment_key) for contract in chosen]
     where = ["r.status = ?"]
     params: list[Any] = [status or OutcomeStatus.FAILED.value]
     if run_id:
@@ -158,7 +184,34 @@ def build_report(
             params,
         )
     )
-    return ResultsReport(runs, reconciliation, rows, environment, status)
+    return ResultsReport(
+        runs,
+        reconciliation,
+        rows,
+        environment,
+        status,
+        organization,
+        run_id,
+        bool(latest and latest["dry_run"]) if run_id else False,
+        notice,
+    )
+
+
+def _other_organization(runs: list[dict[str, Any]]) -> str | None:
+    """When the last upload wrote to another organization than the latest run met (the environment was reset
+    or restored at the same URL, or another one planned since), say so: its outcomes are not reconciled."""
+    latest = runs[-1] if runs else None
+    uploads = [r for r in runs if not r["dry_run"]]
+    if latest is None or not uploads or uploads[-1]["environment_key"] == latest["environment_key"]:
+        return None
+    last = uploads[-1]
+    return (
+        f"the last upload (run {last['run_id']}) wrote to organization "
+        f"{last.get('organization_id') or '?'} at {last['environment']}; the latest run ({latest['command']} "
+        f"{latest['run_id']}) met organization {latest.get('organization_id') or '?'} at "
+        f"{latest['environment']} (reset or restored, or another environment): reconciled against that one, "
+        "where nothing recorded by the earlier organization counts"
+    )
 
 
 def _reconcile(
@@ -189,6 +242,45 @@ def _reconcile(
         "failed": failed,
         "to_do": to_do,
         "difference": target_rows - updated - unchanged - failed - to_do,
+    }
+
+
+def _reconcile_run(con: duckdb.DuckDBPyConnection, contract: TableContract, run_id: str) -> dict[str, Any]:
+    """One run's rows of a table (its latest outcome per row within the run, the writes a later run settled
+    for it included): for a plan or dry run `updated` is what it would update (`skipped` then holds only the
+    rows an applied plan left out); `not_in_run` the target rows it recorded nothing for."""
+    key = row_key_sql(contract)
+    would = f"r.status = 'skipped' and coalesce(r.error_code, '') <> '{NOT_IN_PLAN}' and r.dry_run"
+    [row] = con.execute(
+        f"""
+        with target as (select {key} as row_key from {contract.relation.sql_name} t),
+        mine as (
+            select r.row_key, r.status, r.error_code, u.dry_run
+            from {readable_sql(con, "results")} r join {readable_sql(con, "runs")} u using (run_id)
+            where r.run_id = ? and r.table_name = ?
+            qualify row_number() over (partition by r.row_key order by r.finished_at desc nulls last) = 1
+        )
+        select
+            count(*),
+            count(*) filter (where r.status = 'updated' or ({would})),
+            count(*) filter (where r.status = 'unchanged'),
+            count(*) filter (where r.status = 'failed'),
+            count(*) filter (where r.status = 'skipped' and not ({would})),
+            count(*) filter (where r.status is null)
+        from target left join mine r using (row_key)
+        """,
+        [run_id, contract.table],
+    ).fetchall()
+    target_rows, updated, unchanged, failed, skipped, not_in_run = (int(v) for v in row)
+    return {
+        "table_name": contract.table,
+        "target_rows": target_rows,
+        "updated": updated,
+        "unchanged": unchanged,
+        "failed": failed,
+        "skipped": skipped,
+        "not_in_run": not_in_run,
+        "difference": target_rows - updated - unchanged - failed - skipped - not_in_run,
     }
 
 

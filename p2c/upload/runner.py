@@ -124,6 +124,8 @@ class TableTally:
     not_in_plan: int = 0  # target rows the applied plan does not hold: skipped, still to do
     plan_outdated: int = 0  # rows that are an update now, which the applied plan did not review: not sent
     settled_by: Counter[str] = field(default_factory=Counter)  # writes of killed runs read back, per run
+    # a plan or dry run: writes of killed runs it found in flight, left for the next upload to settle
+    to_settle: Counter[str] = field(default_factory=Counter)
 
     def count(self, item: Judged, outcome: Outcome) -> None:
         """One recorded row in its columns, each row once: a row left out of the applied plan only as such
@@ -226,15 +228,26 @@ class PlannedRow:
     business_key: str = ""
 
 
-def load_plan(
-    path: Path, environment: str, database: str | None = None, organization: str | None = None
-) -> dict[tuple[str, str], PlannedRow]:
-    """The rows of a plan file, checked before anything is read or sent: a file that is not a plan, a plan
-    of another environment or database, or a row with an unknown action is a usage error naming the row."""
+def read_plan(path: Path) -> Any:
+    """The plan file's JSON, read once per command (`load_plan` and `plan_tables` take it)."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot read the plan {path}: {error}") from None
+
+
+def load_plan(
+    path: Path,
+    environment: str,
+    database: str | None = None,
+    organization: str | None = None,
+    document: Any = None,
+) -> dict[tuple[str, str], PlannedRow]:
+    """The rows of a plan file (`document`: its JSON, when read already), checked before anything is read
+    or sent: a file that is not a plan, a plan of another environment or database, or a row with an unknown
+    action is a usage error naming the row."""
+    if document is None:
+        document = read_plan(path)
     if not isinstance(document, dict):
         raise UsageError(
             f"{path} is not a p2c plan (a JSON {type(document).__name__}, not an object)",
@@ -290,12 +303,10 @@ def load_plan(
     return planned
 
 
-def plan_tables(path: Path) -> list[str]:
+def plan_tables(path: Path, document: Any = None) -> list[str]:
     """The tables a plan file holds, in its order (the file was checked by `load_plan` before)."""
-    try:
-        tables = json.loads(path.read_text(encoding="utf-8")).get("tables")
-    except (OSError, ValueError, AttributeError) as error:
-        raise UsageError(f"cannot read the plan {path}: {error}") from None
+    document = read_plan(path) if document is None else document
+    tables = document.get("tables") if isinstance(document, dict) else None
     return [str(table) for table in tables] if isinstance(tables, dict) else []
 
 
@@ -375,6 +386,7 @@ class Runner:
         dry_run: bool = False,
         plan_in: Path | None = None,
         plan_out: Path | None = None,
+        plan_document: Any = None,
     ) -> RunSummary:
         """Plan or upload the tables. A service that stays unreachable past the client's outage budget
         (`TransientError` escaping it) ends the run early, not with a traceback: the outcomes recorded so
@@ -385,7 +397,11 @@ class Runner:
         database = str(found.resolve()) if found else None
         # WhoAmI's OrganizationId: an environment reset or restored at the same URL is another one
         self._organization_id = self._organization_id or self.client.whoami().organization_id
-        planned = load_plan(plan_in, environment, database, self._organization_id) if plan_in else None
+        planned = (
+            load_plan(plan_in, environment, database, self._organization_id, plan_document)
+            if plan_in
+            else None
+        )
         contracts = self.tables(wanted)
         # a plan reads and decides but never writes, and its outcomes never count as done
         writes = command == "upload" and not dry_run
@@ -433,10 +449,8 @@ class Runner:
             summary.tables.sort(key=lambda tally: order.index(tally.table))
             summary.seconds = time.monotonic() - started
             self._held_times(summary)
-            counts: Counter[str] = Counter()
-            for tally in summary.tables:
-                counts.update(tally.by_status)
-            finish_run(self.con, run_id, status, dict(counts), summary.throttle_wait_s)
+            settled = sorted({run for tally in summary.tables for run in tally.settled_by})
+            finish_run(self.con, run_id, status, summary.throttle_wait_s, settled)
         if planned is not None and summary.stopped is None:
             scope = [c.table for c in contracts]
             if not wanted:
@@ -589,8 +603,10 @@ class Runner:
         tally; the table ends with its last chunk (unless the run is stopping: `ends` False)."""
         work, tally = chunk.work, chunk.work.tally
         outcomes, throttle = acting.result()
-        record_outcomes(self.con, run_id, [o for o in outcomes if o is not None])
+        record_outcomes(self.con, run_id, [o for o in outcomes if o is not None], settles=writes)
         for item, outcome in zip(judged, outcomes, strict=True):
+            if not writes and item.prepared.row.intent_run:
+                tally.to_settle[item.prepared.row.intent_run] += 1
             if outcome is None:  # done before, and Dataverse still holds its values
                 tally.already_done += 1
                 continue

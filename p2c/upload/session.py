@@ -21,7 +21,7 @@ from p2c.dataverse.throttle import HARD_MAX_PARALLEL
 from p2c.errors import ArtifactsMissing, ContractError, P2CError, UsageError
 from p2c.output import Column, OutputFormat, emit_json, render_rows
 from p2c.upload.progress import RunWatch
-from p2c.upload.report import RECONCILIATION_COLUMNS, ROW_COLUMNS, RUN_COLUMNS, ResultsReport, build_report
+from p2c.upload.report import ROW_COLUMNS, RUN_COLUMNS, ResultsReport, build_report
 from p2c.upload.runner import Runner
 from p2c.upload.store import OutcomeStatus
 
@@ -161,6 +161,9 @@ def print_results(report: ResultsReport, fmt: OutputFormat, console: Console) ->
         emit_json(
             {
                 "environment": report.environment,
+                "organization_id": report.organization_id,
+                "run_id": report.run_id,
+                "notice": report.notice,
                 "runs": report.runs,
                 "reconciliation": report.reconciliation,
                 "rows": report.rows,
@@ -172,12 +175,19 @@ def print_results(report: ResultsReport, fmt: OutputFormat, console: Console) ->
         render_rows(report.rows, [Column(c) for c in ROW_COLUMNS], fmt)
         return
     render_rows(report.runs, [Column(c) for c in RUN_COLUMNS], fmt, title="upload runs")
+    if report.run_id:
+        kind = "what it would do, nothing sent" if report.dry_run else "what it did"
+        title = f"run {report.run_id} -> {report.environment} ({kind})"
+    else:
+        title = f"reconciliation against {report.environment} (organization {report.organization_id or '?'})"
     render_rows(
         report.reconciliation,
-        [Column(c, numeric=c != "table_name") for c in RECONCILIATION_COLUMNS],
+        [Column(c, numeric=c != "table_name") for c in report.reconciliation_columns],
         fmt,
-        title=f"reconciliation against {report.environment}",
+        title=title,
     )
+    if report.notice:
+        console.print(f"note: {report.notice}", highlight=False, soft_wrap=True)
     if report.rows:
         render_rows(report.rows, [Column(c) for c in ROW_COLUMNS], fmt, title="rows")
     else:

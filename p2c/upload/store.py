@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from loaders.catalog import cursor_of
+from p2c.upload.codes import NOT_IN_PLAN
 
 SCHEMA = "upload"
 
@@ -172,21 +173,53 @@ def now() -> datetime:
 def close_stale_runs(con: duckdb.DuckDBPyConnection) -> int:
     """Runs still `running` while this process holds the database's only write lock were killed (no other
     run can be writing now): mark them `interrupted`, so that `p2c results` does not show them running."""
-    [(count,)] = con.execute(
-        f"select count(*) from {SCHEMA}.runs where status = ?", [RunStatus.RUNNING.value]
-    ).fetchall()
-    if count:
-        # its counts as far as it recorded them (the finished counts were never written)
-        counted = ", ".join(
-            f"rows_{s.value} = (select count(*) from {SCHEMA}.results r "
-            f"where r.run_id = {SCHEMA}.runs.run_id and r.status = '{s.value}')"
-            for s in OutcomeStatus
-        )
+    stale = [
+        str(run_id)
+        for (run_id,) in con.execute(
+            f"select run_id from {SCHEMA}.runs where status = ?", [RunStatus.RUNNING.value]
+        ).fetchall()
+    ]
+    if stale:
         con.execute(
-            f"update {SCHEMA}.runs set status = ?, {counted} where status = ?",
+            f"update {SCHEMA}.runs set status = ? where status = ?",
             [RunStatus.INTERRUPTED.value, RunStatus.RUNNING.value],
         )
-    return int(count)
+        # its counts as far as it recorded them (the finished counts were never written)
+        count_runs(con, stale)
+    return len(stale)
+
+
+def count_runs(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> None:
+    """Each run's counts in `upload.runs`, from its rows in `upload.results`: what it did, or for a plan
+    or dry run (`dry_run`) what it would do: its rows it would update count as `rows_updated`, and only the
+    rows it left out on purpose (not in the applied plan) as `rows_skipped`. The writes of a killed run
+    that a later run settled are recorded as the killed run's, so recounting it counts them too."""
+    if not run_ids:
+        return
+    would_update = (
+        f"r.status = '{OutcomeStatus.SKIPPED.value}' and coalesce(r.error_code, '') <> '{NOT_IN_PLAN}'"
+    )
+    updated = f"r.status = '{OutcomeStatus.UPDATED.value}' or (u.dry_run and {would_update})"
+    skipped = f"r.status = '{OutcomeStatus.SKIPPED.value}' and not (u.dry_run and {would_update})"
+    con.execute(
+        f"""
+        update {SCHEMA}.runs set
+            rows_updated = c.updated, rows_unchanged = c.unchanged, rows_failed = c.failed,
+            rows_skipped = c.skipped
+        from (
+            select u.run_id,
+                count(r.run_id) filter (where {updated}) as updated,
+                count(r.run_id) filter (where r.status = '{OutcomeStatus.UNCHANGED.value}') as unchanged,
+                count(r.run_id) filter (where r.status = '{OutcomeStatus.FAILED.value}') as failed,
+                count(r.run_id) filter (where {skipped}) as skipped
+            from {SCHEMA}.runs u left join {SCHEMA}.results r using (run_id)
+            where u.run_id in (select unnest(?))
+            group by u.run_id
+        ) c
+        where {SCHEMA}.runs.run_id = c.run_id
+        """,
+        [list(run_ids)],
+    )
 
 
 def record_run_environment(con: duckdb.DuckDBPyConnection, run_id: str, organization_id: str) -> None:
@@ -226,28 +259,29 @@ def start_run(
 
 
 def finish_run(
-    con: duckdb.DuckDBPyConnection, run_id: str, status: RunStatus, counts: dict[str, int], throttle_s: float
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    status: RunStatus,
+    throttle_s: float,
+    settled_runs: Sequence[str] = (),
 ) -> None:
+    """Close the run with its counts taken from what it recorded (`count_runs`); the killed runs whose
+    writes it settled are counted again, those writes being theirs."""
     con.execute(
-        f"update {SCHEMA}.runs set status = ?, finished_at = ?, rows_updated = ?, rows_unchanged = ?, "
-        "rows_failed = ?, rows_skipped = ?, throttle_wait_s = ? where run_id = ?",
-        [
-            status.value,
-            now(),
-            counts.get(OutcomeStatus.UPDATED, 0),
-            counts.get(OutcomeStatus.UNCHANGED, 0),
-            counts.get(OutcomeStatus.FAILED, 0),
-            counts.get(OutcomeStatus.SKIPPED, 0),
-            throttle_s,
-            run_id,
-        ],
+        f"update {SCHEMA}.runs set status = ?, finished_at = ?, throttle_wait_s = ? where run_id = ?",
+        [status.value, now(), throttle_s, run_id],
     )
+    count_runs(con, [run_id, *settled_runs])
 
 
-def record_outcomes(con: duckdb.DuckDBPyConnection, run_id: str, outcomes: Sequence[Outcome]) -> None:
+def record_outcomes(
+    con: duckdb.DuckDBPyConnection, run_id: str, outcomes: Sequence[Outcome], *, settles: bool = True
+) -> None:
     """Insert one chunk's outcomes in one transaction, by column name (list parameters unnested side by side,
-    not Arrow: its first use costs a second of imports, paid while the first writes wait); the
-    intents of those rows (of this run, or of a killed one) are settled by them in the same transaction."""
+    not Arrow: its first use costs a second of imports, paid while the first writes wait); the intents of
+    those rows (of this run, or of a killed one) are settled by them in the same transaction. Only a run
+    that writes settles (`settles`): a plan or dry run read the records but wrote nothing, so the intents
+    stay for the next upload to settle."""
     if not outcomes:
         return
     columns: dict[str, tuple[str, list[Any]]] = {
@@ -277,11 +311,13 @@ def record_outcomes(con: duckdb.DuckDBPyConnection, run_id: str, outcomes: Seque
             + ", ".join(f"unnest(?::{kind}[]) as {name}" for name, (kind, _) in columns.items()),
             [values for _, values in columns.values()],
         )
-        con.execute(
-            f"delete from {SCHEMA}.intents i using (select unnest(?::varchar[]) as table_name, "
-            "unnest(?::varchar[]) as row_key) o where i.table_name = o.table_name and i.row_key = o.row_key",
-            [columns["table_name"][1], columns["row_key"][1]],
-        )
+        if settles:
+            con.execute(
+                f"delete from {SCHEMA}.intents i using (select unnest(?::varchar[]) as table_name, "
+                "unnest(?::varchar[]) as row_key) o "
+                "where i.table_name = o.table_name and i.row_key = o.row_key",
+                [columns["table_name"][1], columns["row_key"][1]],
+            )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
