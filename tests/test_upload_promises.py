@@ -247,3 +247,65 @@ def test_upload_of_a_plan_reads_the_plan_file_once(stage: Stage, monkeypatch: py
     assert applied.exit_code == ExitCode.OK, applied.output
     assert sum(t["updated"] for t in tables.values()) == sum(_counts(stage).values())
     assert len(reads) == 1, reads
+
+
+def test_the_status_file_speaks_from_sign_in_and_says_when_the_service_is_unreachable(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`p2c results --follow` has something to show from the command's first request (sign-in, metadata
+    and reads take seconds before the first chunk is recorded), and an outage shows at once, not at the
+    next recorded chunk."""
+    from p2c.dataverse import DataverseClient
+    from p2c.upload.live import read_status
+
+    seen: dict[str, Any] = {}
+    real_sign_in, real_update_many = DataverseClient.sign_in, DataverseClient.update_many
+
+    def sign_in_seen(self: DataverseClient) -> None:
+        seen.setdefault("sign-in", read_status(stage.db))
+        real_sign_in(self)
+
+    def update_many_through_an_outage(self: DataverseClient, table: str, rows: Any) -> Any:
+        if "outage" not in seen:
+            events = self.events
+            assert events is not None
+            events.unreachable(12.0, 300.0)  # as the client reports a service that stopped answering
+            seen["outage"] = read_status(stage.db)
+            events.reachable()
+            seen["back"] = read_status(stage.db)
+        return real_update_many(self, table, rows)
+
+    monkeypatch.setattr(DataverseClient, "sign_in", sign_in_seen)
+    monkeypatch.setattr(DataverseClient, "update_many", update_many_through_an_outage)
+    result = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db))
+    assert result.exit_code == ExitCode.OK, result.output
+
+    before = seen["sign-in"]
+    assert before is not None and before["phase"] == "signing in" and before["run_id"] is None
+    assert before["alive"] is True
+    outage = seen["outage"]
+    assert outage["phase"] == "writing" and outage["run_id"]
+    assert "service unreachable for 12 s" in outage["service"]
+    assert "unreachable" not in seen["back"]["service"]
+    after = read_status(stage.db)
+    assert after is not None and after["phase"] == "finished"
+    assert after["run_id"] == outage["run_id"]
+
+
+def test_results_show_a_run_that_has_not_begun_yet() -> None:
+    """The status file of a command still signing in: no run id yet, said in words."""
+    import io
+
+    from rich.console import Console
+
+    from p2c.output import OutputFormat
+    from p2c.upload.live import print_status
+
+    out, err = io.StringIO(), io.StringIO()
+    document = {"run_id": None, "environment": "https://org.example", "pid": 1, "host": "h", "alive": True,
+                "phase": "signing in", "service": "service unreachable for 3 s (trying until 300 s)",
+                "tables": {}, "updated_at": "2026-12-07T03:00:00"}  # fmt: skip
+    print_status(document, OutputFormat.TABLE, Console(file=out, width=200), Console(file=err, width=200))
+    said = err.getvalue()
+    assert "no run recorded yet" in said and "signing in" in said
+    assert "service: service unreachable for 3 s" in said

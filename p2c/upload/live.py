@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,22 +46,53 @@ class TableStatus:
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
-class LiveStatus:
-    """The status file of one run, rewritten after every recorded chunk."""
+# what a run is doing, in the order it does it; `service` says how Dataverse answers meanwhile
+PHASES = ("signing in", "reading", "writing", "finished", "stopped")
+SERVICE_WRITES_APART_S = 1.0  # throttling and retries rewrite the file at most this often (an outage at once)
 
-    def __init__(self, path: Path, run_id: str, environment: str, writes: bool) -> None:
+
+class LiveStatus:
+    """The status file of one run: written when its command starts (before sign-in: "signing in", no run
+    yet), when the run begins, as each table starts and after every recorded chunk, and when the service's
+    state changes (unreachable, throttled, retrying)."""
+
+    def __init__(self, path: Path, run_id: str | None, environment: str, writes: bool | None) -> None:
         self.path = path
-        self.head = {
+        self.head: dict[str, Any] = {
             "run_id": run_id,
             "environment": environment,
             "writes": writes,
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "started_at": now().isoformat(timespec="seconds"),
+            "phase": "signing in",
+            "service": "",
         }
         self.tables: dict[str, TableStatus] = {}
         self.failures: deque[dict[str, Any]] = deque(maxlen=FAILURES_KEPT)
         self.failed = 0
+        self._written_at = 0.0
+
+    def begin(self, run_id: str, writes: bool) -> None:
+        """The run is recorded: its id, and whether it writes; it reads the records first."""
+        self.head.update(run_id=run_id, writes=writes, phase="reading")
+        self.tables.clear()
+        self.failures.clear()
+        self.failed = 0
+        self.write()
+
+    def phase(self, phase: str) -> None:
+        if self.head["phase"] != phase:
+            self.head["phase"] = phase
+            self.write()
+
+    def service(self, line: str, *, at_once: bool) -> None:
+        """How the service answers (`RunWatch.status()`); an outage starting or ending is written at once."""
+        if line == self.head["service"]:
+            return
+        self.head["service"] = line
+        if at_once or time.monotonic() - self._written_at >= SERVICE_WRITES_APART_S:
+            self.write()
 
     def start_table(self, table: str, rows: int) -> None:
         self.tables[table] = TableStatus(rows=rows)
@@ -108,6 +140,7 @@ class LiveStatus:
 
     def write(self) -> None:
         """Replace the file atomically: a reader sees the old or the new document, never half of one."""
+        self._written_at = time.monotonic()
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             temporary.write_text(json.dumps(self.document(), default=str), encoding="utf-8")
@@ -137,7 +170,7 @@ def read_status(db_path: Path) -> dict[str, Any] | None:
         document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(document, dict) or "run_id" not in document:
+    if not isinstance(document, dict) or "pid" not in document:
         return None
     pid = document.get("pid")
     document["alive"] = process_alive(int(pid), document.get("host")) if isinstance(pid, int) else None
@@ -164,12 +197,16 @@ def print_status(document: dict[str, Any], fmt: Any, console: Any, err: Any) -> 
     tables = [{"table": name, **counts} for name, counts in document.get("tables", {}).items()]
     state = {True: "still running", False: "stopped (its process is gone)", None: "on another host"}
     where = f"process {document.get('pid')} on {document.get('host')}"
+    run = f"run {document['run_id']}" if document.get("run_id") else "a plan or upload (no run recorded yet)"
+    phase = f", {document['phase']}" if document.get("phase") else ""
     err.print(
-        f"run {document['run_id']} -> {document.get('environment')} holds the database: "
-        f"{state[document.get('alive')]} ({where}); status of {document.get('updated_at')}",
+        f"{run} -> {document.get('environment')} holds the database: "
+        f"{state[document.get('alive')]} ({where}{phase}); status of {document.get('updated_at')}",
         highlight=False,
         soft_wrap=True,
     )
+    if document.get("service"):
+        err.print(f"service: {document['service']}", highlight=False, soft_wrap=True)
     if fmt is OutputFormat.CSV:
         render_rows(document.get("latest_failures", []), [Column(c) for c in FAILURE_COLUMNS], fmt)
         return

@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.text import Text
 
 from p2c.dataverse.events import ClientEvents
+from p2c.upload.live import LiveStatus
 from p2c.upload.runner import HeldClock
 from p2c.upload.runner import Progress as RunnerProgress
 
@@ -49,6 +50,7 @@ class RunWatch(RunnerProgress, ClientEvents):
         self.last_retry = ""
         self.unreachable_since: float | None = None
         self.unreachable_budget_s = 0.0
+        self.live: LiveStatus | None = None  # the status file, told how the service answers
 
     # -- the runner ---------------------------------------------------------------------------------
 
@@ -80,30 +82,37 @@ class RunWatch(RunnerProgress, ClientEvents):
         with self._lock:
             table = self._table_of.get(entity_set, entity_set)
             self.answered_rows[table] += rows
+            was_unreachable = self.unreachable_since is not None
             self.unreachable_since = None
+        if was_unreachable:
+            self._tell_live(at_once=True)
         self._changed(table)
 
     def throttled(self, user: str, seconds: float) -> None:
         self.held.hold(time.time(), seconds)
         with self._lock:
             self.held_requests += 1
+        self._tell_live(at_once=False)
         self._changed(None)
 
     def retrying(self, what: str, attempt: int, reason: str) -> None:
         with self._lock:
             self.retries += 1
             self.last_retry = f"{what} (attempt {attempt}): {reason}"
+        self._tell_live(at_once=False)
         self._changed(None)
 
     def unreachable(self, down_for_s: float, budget_s: float) -> None:
         with self._lock:
             self.unreachable_since = time.monotonic() - down_for_s
             self.unreachable_budget_s = budget_s
+        self._tell_live(at_once=True)
         self._changed(None)
 
     def reachable(self) -> None:
         with self._lock:
             self.unreachable_since = None
+        self._tell_live(at_once=True)
         self._changed(None)
 
     def status(self) -> str:
@@ -124,6 +133,10 @@ class RunWatch(RunnerProgress, ClientEvents):
                     f"{self.retries} retr{'y' if self.retries == 1 else 'ies'} (last: {self.last_retry})"
                 )
         return "; ".join(parts)
+
+    def _tell_live(self, *, at_once: bool) -> None:
+        if self.live is not None:
+            self.live.service(self.status(), at_once=at_once)
 
     def _changed(self, table: str | None) -> None:
         """A display redraws here."""

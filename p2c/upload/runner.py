@@ -355,6 +355,7 @@ class Runner:
         *,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         progress: Progress | None = None,
+        live: LiveStatus | None = None,
     ) -> None:
         self.con = con
         self.client = client
@@ -364,7 +365,7 @@ class Runner:
         self._held_before = 0.0  # the client's throttled clock when the run started
         self.held_by_results: dict[str, HeldClock] = {}  # per table, from the written requests' results
         self._organization_id: str | None = None  # WhoAmI's, asked once (`_environment_id`)
-        self._live: LiveStatus | None = None  # the status file of the current run (`_live_status`)
+        self._live = live  # the status file of the current run (`_live_status`), written from sign-in on
         self.identification: Identification | None = None  # `--match` rules (api.py sets them)
         self.record_state = RecordStateGate(client)  # read-only Sales states and who may write them
         ensure_upload_schema(con)
@@ -414,6 +415,7 @@ class Runner:
             plan_file=str(plan_in) if plan_in else None,
         )
         summary = RunSummary(run_id, command, environment, not writes, [], plan_out, plan_in)
+        live = self._live_status(run_id, writes)  # "reading", from the run's first request
         self.held_by_results = {c.table: HeldClock() for c in contracts}
         status = RunStatus.FAILED
         started = time.monotonic()
@@ -445,6 +447,8 @@ class Runner:
                     summary.tables.append(work.tally)
         finally:
             preparing.shutdown(wait=True, cancel_futures=True)
+            if live is not None:
+                live.phase("finished" if status is RunStatus.COMPLETED else "stopped")
             order = [c.table for c in contracts]  # reported in the contract's order, whatever the write order
             summary.tables.sort(key=lambda tally: order.index(tally.table))
             summary.seconds = time.monotonic() - started
@@ -584,6 +588,7 @@ class Runner:
         work.started = time.monotonic()
         live = self._live_status(run_id, writes)
         if live is not None:
+            live.phase("writing" if writes else "reading")
             live.start_table(work.contract.table, work.tally.total)
         self.progress.start_table(work.contract.table, work.tally.total, work.contract.entity_set)
 
@@ -637,11 +642,15 @@ class Runner:
 
     def _live_status(self, run_id: str, writes: bool) -> LiveStatus | None:
         """The status file other processes read while this run holds the database (one per run)."""
-        if self._live is None or self._live.head["run_id"] != run_id:
+        if self._live is None:
             db_path = database_path(self.con)
             if db_path is None:
                 return None
-            self._live = LiveStatus(status_path(db_path), run_id, self.client.environment_url, writes)
+            self._live = LiveStatus(status_path(db_path), None, self.client.environment_url, writes)
+            if getattr(self.progress, "live", False) is None:  # a RunWatch: the service's state too
+                self.progress.live = self._live  # type: ignore[attr-defined]
+        if self._live.head["run_id"] != run_id:
+            self._live.begin(run_id, writes)
         return self._live
 
     def _judge(self, judging: _Judging, chunk: list[TargetRow]) -> list[Judged]:

@@ -20,6 +20,7 @@ from p2c.dataverse import BulkMode, ClientOptions, DataverseClient
 from p2c.dataverse.throttle import HARD_MAX_PARALLEL
 from p2c.errors import ArtifactsMissing, ContractError, P2CError, UsageError
 from p2c.output import Column, OutputFormat, emit_json, render_rows
+from p2c.upload.live import LiveStatus, database_path, status_path
 from p2c.upload.progress import RunWatch
 from p2c.upload.report import ROW_COLUMNS, RUN_COLUMNS, ResultsReport, build_report
 from p2c.upload.runner import Runner
@@ -137,11 +138,17 @@ def open_session(
         con.execute("set preserve_insertion_order = false")
         client = DataverseClient.from_environment(environment, options=options, device_code=device_code)
         stack.callback(client.close)
+        # the status file `p2c results --follow` reads, from the first request on (sign-in can take long)
+        found = database_path(con)
+        live = LiveStatus(status_path(found), None, client.environment_url, None) if found else None
+        watch = watch or RunWatch()
+        watch.live = live
+        client.events = watch
+        if live is not None:
+            live.write()
         # every application user signs in (a token and a WhoAmI each) before anything is read or written
         client.sign_in()
-        watch = watch or RunWatch()
-        client.events = watch
-        runner = Runner(con, client, contracts, progress=watch)
+        runner = Runner(con, client, contracts, progress=watch, live=live)
         yield Session(con, client, contracts, runner, problems)
 
 
