@@ -93,7 +93,8 @@ def test_a_keyed_filter_reads_only_the_records_it_names(store: Store) -> None:
     # the point of the index: a filter on 25 key values does not read every record of a large table
     with store.transaction() as txn:
         for index in range(2000):
-            txn.insert("contact", f"10000000-0000-0000-0000-{index:012d}", {"emailaddress1": f"c{index}@x"}, "t")
+            record_id = f"10000000-0000-0000-0000-{index:012d}"
+            txn.insert("contact", record_id, {"emailaddress1": f"c{index}@x"}, "t")
     wanted = " or ".join(f"emailaddress1 eq 'C{i}@X'" for i in itertools.islice(range(0, 2000, 80), 25))
     node = parse_filter(wanted, {}, lambda name: None)
     values = required_values(node)["emailaddress1"]
