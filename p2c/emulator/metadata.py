@@ -40,6 +40,7 @@ def entity_definition(table: Table) -> dict[str, Any]:
         "PrimaryIdAttribute": table.primary_key,
         "PrimaryNameAttribute": table.primary_name,
         "IsCustomEntity": table.logical_name.startswith(("msdyn_", "cdm_")),
+        "IsPrivate": False,  # Microsoft's Python SDK lists tables with `$filter=IsPrivate eq false`
     }
 
 
