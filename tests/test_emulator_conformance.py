@@ -216,3 +216,230 @@ def test_attribute_metadata_states_ranges_and_validity(
     assert by_name["freightamount"]["MinValue"] == 0
     assert by_name["totalamount"]["IsValidForUpdate"] is False
     assert by_name["transactioncurrencyid"]["IsValidForUpdate"] is False
+
+
+# --- 3. OData queries, key URLs, conditional deletes, headers (issue 20) --------------------------------
+
+
+def test_a_quoted_guid_in_a_filter_is_refused_and_a_bare_one_works(
+    api: requests.Session, emulator: RunningEmulator
+) -> None:
+    """ref: dataverse-web-api.md §2.3 (string literals are single-quoted; GUIDs are not: the documented
+    examples compare `accountid`/`_x_value` with bare GUIDs); a quoted GUID is an Edm.String, which OData
+    refuses to compare with an Edm.Guid property (the code is the emulator's choice, docs/emulator.md)."""
+    for text in (
+        f"accountid eq '{ACCOUNT}'",
+        f"_primarycontactid_value eq '{ACCOUNT}'",
+        f"accountid in ('{ACCOUNT}')",
+        f"name eq {ACCOUNT}",
+    ):
+        refused = api.get(emulator.service_root + "accounts", params={"$filter": text})
+        assert refused.status_code == 400, (text, refused.text)
+        assert "incompatible types" in refused.json()["error"]["message"]
+    found = api.get(emulator.service_root + "accounts", params={"$filter": f"accountid eq {ACCOUNT}"})
+    assert [r["accountid"] for r in found.json()["value"]] == [ACCOUNT]
+    # the documented query function takes its values as strings, GUIDs included
+    crm_in = f"Microsoft.Dynamics.CRM.In(PropertyName='accountid',PropertyValues=['{ACCOUNT}'])"
+    assert len(api.get(emulator.service_root + "accounts", params={"$filter": crm_in}).json()["value"]) == 1
+
+
+@pytest.mark.parametrize("character", ["/", "%", "&", ":", "+", "*", "<", ">", "\\", "?"])
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_a_key_url_whose_value_holds_a_forbidden_character_is_refused(
+    api: requests.Session, emulator: RunningEmulator, character: str, method: str
+) -> None:
+    """ref: dataverse-web-api.md §2.3 "If the data within a column used in an alternate key contains one of
+    the following characters /,<,>,*,%,&,:,\\,?,+ then retrieve (GET), update, or upsert (PATCH) actions
+    don't work" (define-alternate-keys-entity); no code is documented (docs/emulator.md)."""
+    from urllib.parse import quote
+
+    value = quote(f"ACC{character}1", safe="")
+    company = "a1b2c3d4-0000-0000-0000-000000000001"
+    url = emulator.service_root + f"accounts(accountnumber='{value}',_msdyn_company_value={company})"
+    response = api.request(method, url, data=json.dumps({"name": "x"}), headers={"If-Match": "*"})
+    assert response.status_code == 400, response.text
+    assert "alternate key" in response.json()["error"]["message"]
+
+
+def test_delete_honours_if_match(api: requests.Session, emulator: RunningEmulator) -> None:
+    """ref: dataverse-web-api.md §2.2 (`If-Match: W/"<etag>"` is optimistic concurrency: a mismatch is 412
+    "The version of the existing record doesn't match the RowVersion property provided."; Microsoft Learn
+    perform-conditional-operations-using-web-api applies it to DELETE)."""
+    created = api.post(emulator.service_root + "accounts", json={"name": "Delete me"})
+    assert created.status_code == 204, created.text
+    url = created.headers["OData-EntityId"]
+    current = api.get(url).headers["ETag"]
+    assert patch(api, emulator, url.split("/v9.2/")[1], {"telephone1": "1"}).status_code == 204
+    stale = api.delete(url, headers={"If-Match": current})
+    assert stale.status_code == 412, stale.text
+    assert "RowVersion" in stale.json()["error"]["message"]
+    assert api.get(url).status_code == 200
+    assert api.delete(url, headers={"If-Match": api.get(url).headers["ETag"]}).status_code == 204
+    assert api.get(url).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "fetchXml=%3Cfetch%3E%3Centity%20name%3D%22account%22%2F%3E%3C%2Ffetch%3E",
+        "sql=SELECT%20name%20FROM%20account",
+        "foo=bar",
+        "$foo=bar",
+        "$count=yes",
+    ],
+)
+def test_an_unknown_query_option_is_refused_not_ignored(
+    api: requests.Session, emulator: RunningEmulator, query: str
+) -> None:
+    """ref: dataverse-web-api.md §5 (the only options outside `$` are `tag` and `partitionid`; every other
+    optional parameter is a header) and §10 (refuse what is not served, never answer unfiltered rows)."""
+    for path in ("accounts", f"accounts({ACCOUNT})"):
+        response = api.get(emulator.service_root + path + "?" + query)
+        assert response.status_code == 400, (path, query, response.text)
+    assert api.get(emulator.service_root + "accounts?$top=1&tag=p2c").status_code == 200
+
+
+def test_count_is_answered_as_documented(api: requests.Session, emulator: RunningEmulator) -> None:
+    """ref: Microsoft Learn query/count-rows: `$count=true` adds `@odata.count`; `<entity set>/$count` answers
+    the number alone as text/plain (limited to 5,000 like a page)."""
+    every = api.get(emulator.service_root + "accounts").json()["value"]
+    counted = api.get(emulator.service_root + "accounts?$count=true&$top=1").json()
+    assert counted["@odata.count"] == len(every) and len(counted["value"]) == 1
+    plain = api.get(emulator.service_root + "accounts/$count")
+    assert plain.status_code == 200, plain.text
+    assert plain.headers["Content-Type"].startswith("text/plain")
+    assert plain.text.lstrip("\ufeff") == str(len(every))
+    filtered = api.get(emulator.service_root + f"accounts/$count?$filter=accountid eq {ACCOUNT}")
+    assert filtered.text.lstrip("\ufeff") == "1"
+
+
+@pytest.fixture(scope="module")
+def with_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
+    from p2c.emulator.record_state import RecordStatePolicy
+
+    folder = tmp_path_factory.mktemp("emulator_bypass")
+    db = build_tiny_duckdb(folder / "tiny.duckdb")
+    with running_emulator(
+        folder / "state.sqlite",
+        seed_from=db,
+        extra_users=[("p2c-plain-user", "plain-secret")],
+        record_state=RecordStatePolicy(admins=frozenset({"p2c-test-client"})),
+    ) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("MSCRM.BypassBusinessLogicExecution", "CustomSync,CustomAsync"),
+        ("MSCRM.BypassBusinessLogicExecution", "CustomAsync"),
+        ("MSCRM.BypassCustomPluginExecution", "true"),
+    ],
+)
+def test_bypass_headers_need_the_privilege(with_admin: RunningEmulator, header: str, value: str) -> None:
+    """ref: dataverse-web-api.md §5: BypassBusinessLogicExecution needs prvBypassCustomBusinessLogic and
+    BypassCustomPluginExecution prvBypassCustomPlugins, which only System Administrator has by default;
+    §6.2 privilege errors are 403 PrivilegeDenied 0x80040220."""
+    url = with_admin.service_root + f"accounts({ACCOUNT})"
+    body = json.dumps({"telephone1": "555-0111"})
+    headers = {"If-Match": "*", header: value}
+    admin = api_session(with_admin, "p2c-test-client")
+    assert admin.patch(url, data=body, headers=headers).status_code == 204
+    plain = api_session(with_admin, "p2c-plain-user")
+    refused = plain.patch(url, data=body, headers=headers)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "0x80040220"
+    assert plain.patch(url, data=body, headers={"If-Match": "*"}).status_code == 204
+
+
+def test_suppressing_flows_needs_no_privilege(with_admin: RunningEmulator) -> None:
+    """ref: dataverse-web-api.md §5: MSCRM.SuppressCallbackRegistrationExpanderJob "No special privilege
+    needed" (bypass-power-automate-flows)."""
+    plain = api_session(with_admin, "p2c-plain-user")
+    answer = plain.patch(
+        with_admin.service_root + f"accounts({ACCOUNT})",
+        data=json.dumps({"telephone1": "555-0112"}),
+        headers={"If-Match": "*", "MSCRM.SuppressCallbackRegistrationExpanderJob": "true"},
+    )
+    assert answer.status_code == 204, answer.text
+
+
+def test_an_unknown_bypass_value_is_refused(with_admin: RunningEmulator) -> None:
+    """ref: dataverse-web-api.md §5: the values are CustomSync, CustomAsync or both (the code of the refusal
+    is the emulator's choice, docs/emulator.md)."""
+    admin = api_session(with_admin, "p2c-test-client")
+    answer = admin.patch(
+        with_admin.service_root + f"accounts({ACCOUNT})",
+        data=json.dumps({"telephone1": "555-0113"}),
+        headers={"If-Match": "*", "MSCRM.BypassBusinessLogicExecution": "everything"},
+    )
+    assert answer.status_code == 400, answer.text
+
+
+# --- 4. metadata and annotations (issue 20) --------------------------------------------------------------
+
+
+def test_entity_definitions_filter_select_and_expand_keys(
+    api: requests.Session, emulator: RunningEmulator
+) -> None:
+    """ref: dataverse-web-api.md §7.2
+    `EntityDefinitions?$select=SchemaName&$expand=Keys($select=KeyAttributes)`
+    (define-alternate-keys-entity)."""
+    response = api.get(
+        emulator.service_root + "EntityDefinitions?$select=LogicalName,EntitySetName"
+        "&$filter=LogicalName eq 'account'&$expand=Keys($select=KeyAttributes)"
+    )
+    assert response.status_code == 200, response.text
+    (account,) = response.json()["value"]
+    assert account["EntitySetName"] == "accounts" and "PrimaryIdAttribute" not in account
+    assert ["accountnumber", "msdyn_company"] in [k["KeyAttributes"] for k in account["Keys"]]
+    assert set(account["Keys"][0]) <= {"KeyAttributes", "MetadataId"}
+
+
+def test_entity_definitions_expand_attributes_and_relationships(
+    api: requests.Session, emulator: RunningEmulator
+) -> None:
+    """ref: dataverse-web-api.md §2.4 (ManyToOneRelationships with ReferencingEntityNavigationPropertyName)
+    and §7.2 (EntityDefinitions(LogicalName='x') with $expand of its collections); a record by MetadataId
+    as Microsoft's Python SDK reads it (`EntityDefinitions(<MetadataId>)/Attributes`)."""
+    one = api.get(
+        emulator.service_root + "EntityDefinitions(LogicalName='contact')?$select=LogicalName"
+        "&$expand=Attributes($select=LogicalName,AttributeType),"
+        "ManyToOneRelationships($select=ReferencingAttribute,ReferencingEntityNavigationPropertyName)"
+    )
+    assert one.status_code == 200, one.text
+    document = one.json()
+    assert {"LogicalName": "lastname", "AttributeType": "String"} in [
+        {k: v for k, v in a.items() if k != "MetadataId"} for a in document["Attributes"]
+    ]
+    navigations = {r["ReferencingEntityNavigationPropertyName"] for r in document["ManyToOneRelationships"]}
+    assert "parentcustomerid_account" in navigations
+    by_id = api.get(emulator.service_root + f"EntityDefinitions({document['MetadataId']})/Attributes")
+    assert by_id.status_code == 200, by_id.text
+    assert "lastname" in {a["LogicalName"] for a in by_id.json()["value"]}
+    unknown = api.get(emulator.service_root + "EntityDefinitions(LogicalName='contact')?$expand=Nothing")
+    assert unknown.status_code == 400
+
+
+def test_formatted_values_are_annotated_when_asked(api: requests.Session, emulator: RunningEmulator) -> None:
+    """ref: dataverse-web-api.md §5 `Prefer: odata.include-annotations="OData.Community.Display.V1.
+    FormattedValue"` gives formatted values (compose-http-requests-handle-errors; `Preference-Applied` echoes
+    the preference as for return=representation, §2.1)."""
+    formatted = "OData.Community.Display.V1.FormattedValue"
+    asked = api.get(
+        emulator.service_root + f"accounts({ACCOUNT})?$select=customertypecode,name",
+        headers={"Prefer": f'odata.include-annotations="{formatted}"'},
+    )
+    assert asked.status_code == 200, asked.text
+    assert asked.headers["Preference-Applied"] == f'odata.include-annotations="{formatted}"'
+    record = asked.json()
+    assert isinstance(record[f"customertypecode@{formatted}"], str)
+    assert "name@" + formatted not in record
+    plain = api.get(emulator.service_root + f"accounts({ACCOUNT})?$select=customertypecode").json()
+    assert not any("@OData.Community" in k for k in plain)
+    listed = api.get(
+        emulator.service_root + "accounts?$select=customertypecode&$top=1",
+        headers={"Prefer": 'odata.include-annotations="*",odata.maxpagesize=1'},
+    )
+    assert 'odata.include-annotations="*"' in listed.headers["Preference-Applied"]
+    assert f"customertypecode@{formatted}" in listed.json()["value"][0]

@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
 from p2c.emulator import metadata
-from p2c.emulator.api_errors import ApiError, payload_error, resource_not_found, unknown_property
+from p2c.emulator.api_errors import ApiError, payload_error, query_error, resource_not_found, unknown_property
 from p2c.emulator.auth import TokenService
 from p2c.emulator.batch import BatchRequest, ChangeSet, PartResponse, parse_batch, render_batch
 from p2c.emulator.faults import FaultInjector
@@ -34,6 +34,7 @@ from p2c.emulator.odata_query import (
     InList,
     Node,
     evaluate,
+    parse_expand,
     parse_filter,
     parse_orderby,
     parse_select,
@@ -42,6 +43,7 @@ from p2c.emulator.odata_query import (
 )
 from p2c.emulator.record_state import RecordStateRules
 from p2c.emulator.records import Context, KeyRef, Records, etag
+from p2c.emulator.request_checks import check_bypass_headers, check_key_url, check_query_options
 from p2c.emulator.schema import Schema, Table
 from p2c.emulator.store import Row, Store, Txn
 
@@ -49,11 +51,17 @@ API_PREFIX = "/api/data/v9.2/"
 DEFAULT_PAGE_SIZE = 5000
 BULK = re.compile(r"^(\w+)/Microsoft\.Dynamics\.CRM\.(CreateMultiple|UpdateMultiple|UpsertMultiple)$")
 ENTITY = re.compile(r"^(\w+)(?:\((.*)\))?$")
+DEFINITION_COLLECTIONS = frozenset(
+    {"Keys", "Attributes", "ManyToOneRelationships", "OneToManyRelationships", "ManyToManyRelationships"}
+)
+COUNT = re.compile(r"^(\w+)/\$count$")
 PICKLIST_CAST = "Microsoft.Dynamics.CRM.PicklistAttributeMetadata"
 DEFINITION = re.compile(
-    r"^EntityDefinitions\(LogicalName='(\w+)'\)"
-    r"(?:/(Keys|ManyToOneRelationships|Attributes/Microsoft\.Dynamics\.CRM\.PicklistAttributeMetadata|Attributes))?$"
+    r"^EntityDefinitions\((?:LogicalName='(\w+)'|([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}))\)(?:/(.+))?$"
 )
+ATTRIBUTE = re.compile(r"^Attributes\(LogicalName='(\w+)'\)$")
+# what a metadata collection answers: its rows filtered, selected and (EntityDefinitions) expanded
+METADATA_OPTIONS = frozenset({"$select", "$filter"})
 
 
 @dataclass
@@ -73,6 +81,34 @@ class ApiResult:
     @classmethod
     def error(cls, error: ApiError) -> ApiResult:
         return cls.json(error.status, error.body(), error.headers)
+
+
+def included_annotations(prefer: Mapping[str, str]) -> Callable[[str], bool] | None:
+    """Which annotations `Prefer: odata.include-annotations="..."` asks for: `*`, names, `Namespace.*`
+    wildcards, `-name` exclusions (OData 4.0 preference); None when it is not sent."""
+    wanted = prefer.get("odata.include-annotations")
+    if wanted is None:
+        return None
+    patterns = [p.strip() for p in wanted.split(",") if p.strip()]
+
+    def matches(pattern: str, term: str) -> bool:
+        return pattern == "*" or pattern == term or (pattern.endswith("*") and term.startswith(pattern[:-1]))
+
+    def include(term: str) -> bool:
+        if any(matches(p[1:], term) for p in patterns if p.startswith("-")):
+            return False
+        return any(matches(p, term) for p in patterns if not p.startswith("-"))
+
+    return include
+
+
+def applied_preferences(prefer: Mapping[str, str], others: Iterable[str] = ()) -> dict[str, str]:
+    """`Preference-Applied`: the preferences this answer honoured, comma-separated (the annotations asked
+    for are echoed as they were sent)."""
+    applied = list(others)
+    if "odata.include-annotations" in prefer:
+        applied.insert(0, f'odata.include-annotations="{prefer["odata.include-annotations"]}"')
+    return {"Preference-Applied": ",".join(applied)} if applied else {}
 
 
 def parse_prefer(header: str | None) -> dict[str, str]:
@@ -197,9 +233,12 @@ class EmulatorApp:
             return self._respond(ApiResult.error(refused), self.protection.headers(client_id))
         try:
             ctx = Context(client_id, f"{self.base_url}{API_PREFIX}", self.options)
+            # the URL as sent, still percent-encoded: a key value holding `%3F` must not end the path
+            raw = str(request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or "")
+            raw = raw if raw.startswith(API_PREFIX) else request.full_path
             result = self._execute(
                 request.method,
-                request.full_path[len(API_PREFIX) :] if request.full_path.startswith(API_PREFIX) else "",
+                raw[len(API_PREFIX) :] if raw.startswith(API_PREFIX) else "",
                 {k.lower(): v for k, v in request.headers.items()},
                 request.get_data(),
                 ctx,
@@ -237,9 +276,10 @@ class EmulatorApp:
         self, method: str, target: str, headers: Mapping[str, str], body: bytes, ctx: Context, txn: Txn | None
     ) -> ApiResult:
         split = urlsplit(target)
-        resource = split.path.strip("/")
+        resource = unquote(split.path).strip("/")
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         prefer = parse_prefer(headers.get("prefer"))
+        check_bypass_headers(headers, ctx.client_id in self.record_state.policy.admins)
         if resource == "$batch" and method == "POST" and txn is None:
             return self._batch(headers, body, ctx)
         if resource in ("WhoAmI", "WhoAmI()") and method == "GET":
@@ -252,11 +292,20 @@ class EmulatorApp:
             return ApiResult.json(200, {"@odata.context": f"{ctx.service_root}$metadata", "value": sets})
         definition = DEFINITION.match(resource)
         if definition and method == "GET":
-            return self._definition(definition.group(1), definition.group(2), query, ctx)
+            table = self._definition_table(definition.group(1), definition.group(2))
+            return self._definition(table, definition.group(3), query, ctx)
         if resource == "EntityDefinitions" and method == "GET":
-            rows = [metadata.entity_definition(t) for t in self.schema.tables.values()]
-            return self._virtual_collection("EntityDefinitions", rows, query, ctx)
+            check_query_options(query, METADATA_OPTIONS | {"$expand"})
+            expand = self._definition_expansions(query)
+            rows = [
+                self._expanded(metadata.entity_definition(t), t, expand, ctx)
+                for t in self.schema.tables.values()
+            ]
+            return self._virtual_collection(
+                "EntityDefinitions", rows, query, ctx, keep=("MetadataId", *expand)
+            )
         if resource == "sdkmessagefilters" and method == "GET":
+            check_query_options(query, METADATA_OPTIONS)
             rows = metadata.sdk_message_filters(self.schema)
             return self._virtual_collection("sdkmessagefilters", rows, query, ctx)
         caller = self.record_state.answer(
@@ -264,6 +313,13 @@ class EmulatorApp:
         )  # systemusers, organizations
         if caller is not None:
             return ApiResult.json(200, {"@odata.context": f"{ctx.service_root}$metadata", **caller})
+        counted = COUNT.match(resource)
+        if counted and method == "GET":
+            table = self.records.table_by_set(counted.group(1))
+            check_query_options(query, {"$filter"})
+            with self.store.reading() as reading:
+                number = len(self._matching_rows(reading, table, query))
+            return ApiResult(200, {"Content-Type": "text/plain"}, str(number).encode())
         bulk = BULK.match(resource)
         if bulk and method == "POST":
             return self._bulk(
@@ -281,17 +337,21 @@ class EmulatorApp:
             if method == "GET":
                 return self._collection(table, query, headers, prefer, ctx, target)
             if method == "POST":
+                check_query_options(query, {"$select"})
                 return self._create(table, self._body(body, table.entity_set), query, prefer, ctx, txn)
             raise ApiError(
                 405, "", f"The HTTP method '{method}' is not allowed on the collection {table.entity_set}."
             )
         ref = self.records.parse_key_ref(table, entity.group(2), ctx.options)
+        check_key_url(ref)
+        check_query_options(query, {"$select"} if method != "DELETE" else set())
         if method == "GET":
             return self._retrieve(ref, query, prefer, ctx)
         if method == "PATCH":
             return self._patch(ref, self._body(body, table.entity_set), headers, query, prefer, ctx, txn)
         if method == "DELETE":
-            self._write(txn, 1, lambda t: self.records.delete(t, ctx, ref))
+            if_match = headers.get("if-match")
+            self._write(txn, 1, lambda t: self.records.delete(t, ctx, ref, if_match=if_match))
             return ApiResult(204)
         raise ApiError(405, "", f"The HTTP method '{method}' is not allowed on a record.")
 
@@ -335,8 +395,7 @@ class EmulatorApp:
     def _shape(
         self, table: Table, row: Row, select: list[str] | None, prefer: Mapping[str, str]
     ) -> dict[str, Any]:
-        annotations = "odata.include-annotations" in prefer
-        return self.records.view(table, row, annotations=annotations, select=select)
+        return self.records.view(table, row, annotations=included_annotations(prefer), select=select)
 
     def _create(
         self,
@@ -357,7 +416,9 @@ class EmulatorApp:
                 **self._shape(table, row, select, prefer),
             }
             return ApiResult.json(
-                201, document, {"Preference-Applied": "return=representation", "ETag": etag(row.version)}
+                201,
+                document,
+                {**applied_preferences(prefer, ["return=representation"]), "ETag": etag(row.version)},
             )
         return ApiResult(204, {"OData-EntityId": location, "Location": location})
 
@@ -398,7 +459,7 @@ class EmulatorApp:
             return ApiResult.json(
                 201 if created else 200,
                 document,
-                {"Preference-Applied": "return=representation", "ETag": etag(row.version)},
+                {**applied_preferences(prefer, ["return=representation"]), "ETag": etag(row.version)},
             )
         return ApiResult(204, {"OData-EntityId": location})
 
@@ -414,7 +475,7 @@ class EmulatorApp:
             "@odata.context": f"{ctx.service_root}$metadata#{ref.table.entity_set}/$entity",
             **self._shape(ref.table, row, select, prefer),
         }
-        return ApiResult.json(200, document, {"ETag": etag(row.version)})
+        return ApiResult.json(200, document, {"ETag": etag(row.version), **applied_preferences(prefer)})
 
     def _collection(
         self,
@@ -425,65 +486,25 @@ class EmulatorApp:
         ctx: Context,
         target: str,
     ) -> ApiResult:
-        unsupported = sorted(
-            k
-            for k in query
-            if k.startswith("$")
-            and k not in ("$select", "$filter", "$top", "$count", "$orderby", "$skiptoken")
-        )
-        if unsupported:
-            raise ApiError(
-                400, "0x80060888", f"The query option {unsupported[0]} is not supported by this emulator."
-            )
+        check_query_options(query, {"$select", "$filter", "$top", "$count", "$orderby", "$skiptoken"})
         select = self._select(table, query)
-        aliases = {k: v for k, v in query.items() if k.startswith("@")}
-        node = (
-            parse_filter(query["$filter"], aliases, lambda n: self._check_property(table, n))
-            if query.get("$filter")
-            else None
-        )
         order = parse_orderby(
             query.get("$orderby"), lambda n: self._check_property(table, n, navigation=False)
         )
         top = parse_top(query.get("$top"))
         with self.store.reading() as txn:
-            # a filter on record ids is answered from the primary key (as the service's index does), not a
-            # scan of the table; the filter is still evaluated on those rows below, so the answer is the same
-            ids = _primary_key_ids(node, table.primary_key) if node is not None else None
-            indexed = _indexed_lookup(node, table) if node is not None and ids is None else None
-            if indexed is not None:
-                # a filter that requires one of a few values of a column is answered from that column's
-                # values (as the service's indexes on alternate keys and lookups do), not a scan of every
-                # record's whole view; the filter is still evaluated on the rows found
-                rows = list(txn.scan_where(table.logical_name, *indexed))
-            elif ids is None:
-                rows = list(txn.scan(table.logical_name))
-            else:
-                rows = txn.get_many(table.logical_name, ids)
-            # rows found by their ids already match a filter made only of those ids: evaluating each of
-            # 100 `or` terms on each of 100 rows again would cost more than the rest of the request (and
-            # their whole views are made only when a filter or an order needs them)
-            views: list[tuple[Row, dict[str, Any] | None]]
-            if (node is not None and ids is None) or order:
-                views = [(row, self.records.view(table, row)) for row in rows]
-            else:
-                views = [(row, None) for row in rows]
-            if node is not None and ids is None:
-                views = [
-                    (row, view)
-                    for row, view in views
-                    if evaluate(node, partial(self._value, txn, table, view or {}))
-                ]
+            views = self._matching_rows(txn, table, query, with_views=bool(order))
         for name, descending in reversed(order):
             views.sort(key=partial(_order_key, name), reverse=descending)
         total = len(views)
         token = query.get("$skiptoken", "")
         start = int(token[1:]) if token[:1] == "o" and token[1:].isdigit() else 0
         page_size = DEFAULT_PAGE_SIZE
-        applied: dict[str, str] = {}
+        applied_page_size: list[str] = []
         if "odata.maxpagesize" in prefer and prefer["odata.maxpagesize"].isdigit():
             page_size = max(1, min(DEFAULT_PAGE_SIZE, int(prefer["odata.maxpagesize"])))
-            applied["Preference-Applied"] = f"odata.maxpagesize={page_size}"
+            applied_page_size.append(f"odata.maxpagesize={page_size}")
+        applied = applied_preferences(prefer, applied_page_size)
         if top is not None:
             views, page = views[:top], views[:top]
         else:
@@ -497,6 +518,61 @@ class EmulatorApp:
             rest["$skiptoken"] = f"o{start + page_size}"
             document["@odata.nextLink"] = f"{ctx.service_root}{table.entity_set}?{urlencode(rest)}"
         return ApiResult.json(200, document, applied)
+
+    def _matching_rows(
+        self, txn: Txn, table: Table, query: Mapping[str, str], *, with_views: bool = False
+    ) -> list[tuple[Row, dict[str, Any] | None]]:
+        """The rows `$filter` keeps (all without one), each with its whole view when `with_views` or the
+        filter needed it."""
+        aliases = {k: v for k, v in query.items() if k.startswith("@")}
+        node = (
+            parse_filter(
+                query["$filter"],
+                aliases,
+                lambda n: self._check_property(table, n),
+                lambda n: self._property_type(table, n),
+            )
+            if query.get("$filter")
+            else None
+        )
+        # a filter on record ids is answered from the primary key (as the service's index does), not a
+        # scan of the table; the filter is still evaluated on those rows below, so the answer is the same
+        ids = _primary_key_ids(node, table.primary_key) if node is not None else None
+        indexed = _indexed_lookup(node, table) if node is not None and ids is None else None
+        if indexed is not None:
+            # a filter that requires one of a few values of a column is answered from that column's values
+            # (as the service's indexes on alternate keys and lookups do), not a scan of every record's
+            # whole view; the filter is still evaluated on the rows found
+            rows = list(txn.scan_where(table.logical_name, *indexed))
+        elif ids is None:
+            rows = list(txn.scan(table.logical_name))
+        else:
+            rows = txn.get_many(table.logical_name, ids)
+        # rows found by their ids already match a filter made only of those ids: evaluating each of
+        # 100 `or` terms on each of 100 rows again would cost more than the rest of the request (and
+        # their whole views are made only when a filter or an order needs them)
+        views: list[tuple[Row, dict[str, Any] | None]]
+        if (node is not None and ids is None) or with_views:
+            views = [(row, self.records.view(table, row)) for row in rows]
+        else:
+            views = [(row, None) for row in rows]
+        if node is not None and ids is None:
+            views = [
+                (row, view)
+                for row, view in views
+                if evaluate(node, partial(self._value, txn, table, view or {}))
+            ]
+        return views
+
+    def _property_type(self, table: Table, path: str) -> str | None:
+        """The Edm type of a `$filter` property where the operand check needs it (GUIDs and text)."""
+        if "/" in path:
+            nav_name, _, path = path.partition("/")
+            table = self.schema.tables[table.navigations[nav_name].target]
+        if path == table.primary_key or (path.startswith("_") and path.endswith("_value")):
+            return "Edm.Guid"
+        column = table.columns.get(path)
+        return "Edm.String" if column is not None and column.type in ("string", "memo") else None
 
     def _value(self, txn: Txn, table: Table, view: Mapping[str, Any], path: str) -> Any:
         if "/" not in path:
@@ -542,74 +618,103 @@ class EmulatorApp:
             },
         )
 
+    def _definition_table(self, logical_name: str | None, metadata_id: str | None) -> Table:
+        """The table an `EntityDefinitions(LogicalName='x')` or `EntityDefinitions(<MetadataId>)` names."""
+        for table in self.schema.tables.values():
+            if table.logical_name == logical_name or (
+                metadata_id and metadata.entity_definition(table)["MetadataId"] == metadata_id.lower()
+            ):
+                return table
+        named = f"the logical name '{logical_name}'" if logical_name else f"the MetadataId '{metadata_id}'"
+        raise ApiError(404, "0x80040217", f"Could not find an entity with {named}.")
+
+    def _definition_expansions(self, query: Mapping[str, str]) -> dict[str, dict[str, str]]:
+        expand = dict(parse_expand(query.get("$expand")))
+        for name, options in expand.items():
+            if name not in DEFINITION_COLLECTIONS:
+                raise query_error(f"Could not find a property named '{name}' on type EntityMetadata.")
+            check_query_options(options, METADATA_OPTIONS)
+        return expand
+
+    def _extra_keys(self, table: Table, ctx: Context) -> list[tuple[str, tuple[str, ...]]]:
+        return [
+            (k.name, k.attributes) for k in self.records.keys_of(table, ctx.options) if k not in table.keys
+        ]
+
+    def _expanded(
+        self, document: dict[str, Any], table: Table, expand: Mapping[str, Mapping[str, str]], ctx: Context
+    ) -> dict[str, Any]:
+        for name, options in expand.items():
+            rows = metadata.collection(name, table, self.schema, self._extra_keys(table, ctx)) or []
+            document[name] = _filtered(f"{table.logical_name}/{name}", rows, options, keep=("MetadataId",))
+        return document
+
     def _definition(
-        self, logical_name: str, part: str | None, query: Mapping[str, str], ctx: Context
+        self, table: Table, part: str | None, query: Mapping[str, str], ctx: Context
     ) -> ApiResult:
-        table = self.schema.tables.get(logical_name)
-        if table is None:
-            raise ApiError(
-                404, "0x80040217", f"Could not find an entity with the logical name '{logical_name}'."
-            )
-        context = f"{ctx.service_root}$metadata#EntityDefinitions('{logical_name}')"
+        context = f"{ctx.service_root}$metadata#EntityDefinitions('{table.logical_name}')"
         if part is None:
-            document = metadata.entity_definition(table)
-            select = [s for s in (query.get("$select") or "").split(",") if s]
-            if select:
-                document = {k: v for k, v in document.items() if k in select or k == "MetadataId"}
+            check_query_options(query, {"$select", "$expand"})
+            expand = self._definition_expansions(query)
+            document = _filtered(
+                "EntityDefinitions",
+                [metadata.entity_definition(table)],
+                {"$select": query.get("$select", "")},
+                keep=("MetadataId",),
+            )[0]
+            document = self._expanded(document, table, expand, ctx)
             return ApiResult.json(200, {"@odata.context": f"{context}/$entity", **document})
-        if part == "Keys":
-            extra = [
-                (k.name, k.attributes)
-                for k in self.records.keys_of(table, ctx.options)
-                if k not in table.keys
-            ]
-            rows = metadata.keys(table, extra)
-        elif part == "ManyToOneRelationships":
-            rows = metadata.many_to_one(table, self.schema)
-        elif part is not None and part.endswith("PicklistAttributeMetadata"):
+        if part == f"Attributes/{PICKLIST_CAST}":
             # The documented cast (Microsoft's Python SDK reads choice labels this way): the choice columns
             # with their OptionSet. `$expand=OptionSet(...)` is always answered with the whole OptionSet.
-            picklists = metadata.picklists(table)
+            check_query_options(query, {"$select", "$expand"})
             select = [s for s in (query.get("$select") or "").split(",") if s]
-            expand = query.get("$expand") or ""
-            if expand and not expand.startswith("OptionSet"):
-                raise ApiError(400, "0x80060888", f"Could not find a property named '{expand}' to expand.")
+            option_set = query.get("$expand") or ""
+            if option_set and not option_set.startswith("OptionSet"):
+                raise ApiError(
+                    400, "0x80060888", f"Could not find a property named '{option_set}' to expand."
+                )
             shaped = [
                 {
                     "MetadataId": row["MetadataId"],
                     **{k: v for k, v in row.items() if not select or k in select},
-                    **({"OptionSet": row["OptionSet"]} if expand else {}),
+                    **({"OptionSet": row["OptionSet"]} if option_set else {}),
                 }
-                for row in picklists
+                for row in metadata.picklists(table)
             ]
             return ApiResult.json(
-                200,
-                {
-                    "@odata.context": f"{context}/Attributes/{PICKLIST_CAST}",
-                    "value": shaped,
-                },
+                200, {"@odata.context": f"{context}/Attributes/{PICKLIST_CAST}", "value": shaped}
             )
-        else:
-            rows = metadata.attributes(table)
-        return self._virtual_collection(f"EntityDefinitions('{logical_name}')/{part}", rows, query, ctx)
+        attribute = ATTRIBUTE.match(part)
+        if attribute:
+            check_query_options(query, {"$select"})
+            found = [a for a in metadata.attributes(table) if a["LogicalName"] == attribute.group(1)]
+            if not found:
+                raise ApiError(
+                    404,
+                    "0x80040217",
+                    f"Could not find an attribute '{attribute.group(1)}' on {table.logical_name}.",
+                )
+            document = _filtered(part, found, query, keep=("MetadataId",))[0]
+            return ApiResult.json(200, {"@odata.context": f"{context}/{part}/$entity", **document})
+        rows = metadata.collection(part, table, self.schema, self._extra_keys(table, ctx))
+        if rows is None:
+            raise resource_not_found(part.split("/")[0])
+        check_query_options(query, METADATA_OPTIONS)
+        return self._virtual_collection(
+            f"EntityDefinitions('{table.logical_name}')/{part}", rows, query, ctx, keep=("MetadataId",)
+        )
 
     def _virtual_collection(
-        self, name: str, rows: list[dict[str, Any]], query: Mapping[str, str], ctx: Context
+        self,
+        name: str,
+        rows: list[dict[str, Any]],
+        query: Mapping[str, str],
+        ctx: Context,
+        keep: tuple[str, ...] = (),
     ) -> ApiResult:
-        known = {key for row in rows for key in row}
-
-        def check(prop: str) -> None:
-            if prop not in known:
-                raise ApiError(400, "0x0", f"Could not find a property named '{prop}' on {name}.")
-
-        if query.get("$filter"):
-            aliases = {k: v for k, v in query.items() if k.startswith("@")}
-            node = parse_filter(query["$filter"], aliases, check)
-            rows = [row for row in rows if evaluate(node, row.get)]
-        select = parse_select(query.get("$select"), check)
-        if select:
-            rows = [{k: v for k, v in row.items() if k in select} for row in rows]
-        return ApiResult.json(200, {"@odata.context": f"{ctx.service_root}$metadata#{name}", "value": rows})
+        shaped = _filtered(name, rows, query, keep)
+        return ApiResult.json(200, {"@odata.context": f"{ctx.service_root}$metadata#{name}", "value": shaped})
 
     # --- $batch ----------------------------------------------------------------------------------------
     def _batch(self, headers: Mapping[str, str], body: bytes, ctx: Context) -> ApiResult:
@@ -700,6 +805,27 @@ class EmulatorApp:
                 )
             url = ctx.content_ids[reference].split(API_PREFIX, 1)[1] + match.group(2)
         return url
+
+
+def _filtered(
+    name: str, rows: list[dict[str, Any]], options: Mapping[str, str], keep: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """Metadata rows after `$filter` and `$select` (the `keep` properties stay, as MetadataId does)."""
+    known = {key for row in rows for key in row}
+
+    def check(prop: str) -> None:
+        # an empty collection (a table without keys) has no row to name its properties: none is refused
+        if rows and prop not in known:
+            raise ApiError(400, "0x0", f"Could not find a property named '{prop}' on {name}.")
+
+    if options.get("$filter"):
+        aliases = {k: v for k, v in options.items() if k.startswith("@")}
+        node = parse_filter(options["$filter"], aliases, check)
+        rows = [row for row in rows if evaluate(node, row.get)]
+    select = parse_select(options.get("$select"), check)
+    if select:
+        rows = [{k: v for k, v in row.items() if k in select or k in keep} for row in rows]
+    return rows
 
 
 def _primary_key_ids(node: Node, primary_key: str) -> list[str] | None:

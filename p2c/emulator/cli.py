@@ -162,7 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--option", action="append", default=[], help="schema option, e.g. company_read_only=true"
     )
     parser.add_argument("--verbose", action="store_true", help="log method, path, status and ms to stderr")
-    parser.add_argument("--admin", action="append", default=[], help="CLIENT_ID holding System Administrator")
+    parser.add_argument(
+        "--admin",
+        action="append",
+        default=[],
+        help="CLIENT_ID holding System Administrator (writes read-only records, may send bypass headers)",
+    )
     parser.add_argument(
         "--integration-user", action="append", default=[], help="CLIENT_ID, isintegrationuser"
     )

@@ -1,5 +1,6 @@
-"""Metadata answers: `EntityDefinitions(LogicalName='x')` with `/Keys`, `/ManyToOneRelationships`,
-`/Attributes`, and the `sdkmessagefilters` a client probes to learn which tables take CreateMultiple and
+"""Metadata answers: `EntityDefinitions(LogicalName='x')` (or `EntityDefinitions(<MetadataId>)`) with `/Keys`,
+`/Attributes`, `/ManyToOneRelationships`, `/OneToManyRelationships`, `/ManyToManyRelationships` (as paths or
+`$expand`ed), and the `sdkmessagefilters` a client probes to learn which tables take CreateMultiple and
 UpdateMultiple (`dataverse-web-api.md` §2.4, §3.1, §7.2). All of it comes from `schema.json`."""
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def entity_definition(table: Table) -> dict[str, Any]:
         "PrimaryIdAttribute": table.primary_key,
         "PrimaryNameAttribute": table.primary_name,
         "IsCustomEntity": table.logical_name.startswith(("msdyn_", "cdm_")),
+        "IsPrivate": False,  # Microsoft's Python SDK lists tables with `$filter=IsPrivate eq false`
     }
 
 
@@ -80,12 +82,47 @@ def many_to_one(table: Table, schema: Schema) -> list[dict[str, Any]]:
     return out
 
 
+def one_to_many(table: Table, schema: Schema) -> list[dict[str, Any]]:
+    """The relationships in which other tables' lookups point at this one (the other side of
+    `many_to_one`)."""
+    return [
+        relationship
+        for other in schema.tables.values()
+        for relationship in many_to_one(other, schema)
+        if relationship["ReferencedEntity"] == table.logical_name
+    ]
+
+
+def collection(
+    part: str, table: Table, schema: Schema, extra_keys: list[tuple[str, tuple[str, ...]]]
+) -> list[dict[str, Any]] | None:
+    """The rows of one collection of an EntityDefinition (`Keys`, `Attributes`, the relationships), as a path
+    segment or an `$expand` names it; None for a name that is not one."""
+    if part == "Keys":
+        return keys(table, extra_keys)
+    if part == "Attributes":
+        return attributes(table)
+    if part == "ManyToOneRelationships":
+        return many_to_one(table, schema)
+    if part == "OneToManyRelationships":
+        return one_to_many(table, schema)
+    if part == "ManyToManyRelationships":
+        return []  # the emulated tables have no N:N relationship
+    return None
+
+
 def attributes(table: Table) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [
-        {"LogicalName": table.primary_key, "AttributeType": "Uniqueidentifier", "IsValidForUpdate": False}
+        {
+            "MetadataId": metadata_id("attribute", table.logical_name, table.primary_key),
+            "LogicalName": table.primary_key,
+            "AttributeType": "Uniqueidentifier",
+            "IsValidForUpdate": False,
+        }
     ]
     for column in table.columns.values():
         entry: dict[str, Any] = {
+            "MetadataId": metadata_id("attribute", table.logical_name, column.name),
             "LogicalName": column.name,
             "AttributeType": ATTRIBUTE_TYPES[column.type],
             "IsValidForCreate": not column.read_only,
@@ -103,6 +140,7 @@ def attributes(table: Table) -> list[dict[str, Any]]:
     for attribute, targets in table.lookups.items():
         out.append(
             {
+                "MetadataId": metadata_id("attribute", table.logical_name, attribute),
                 "LogicalName": attribute,
                 "AttributeType": "Customer" if len(targets) > 1 else "Lookup",
                 "Targets": sorted(targets),

@@ -7,7 +7,10 @@ Supported in `$filter` (anything else is answered 400, never with unfiltered row
   * `contains(prop,'x')`, `startswith(prop,'x')`, `endswith(prop,'x')`;
   * properties: columns, the primary key, lookup values `_<lookup>_value`, and one navigation step
     `<navigation>/<column>` (for example `msdyn_company/cdm_companycode eq 'USMF'`);
-  * parameter aliases `@p` whose values are given in the query string (`&@p='account'`).
+  * parameter aliases `@p` whose values are given in the query string (`&@p='account'`);
+  * operand types as OData checks them: a GUID property (primary key, `_<lookup>_value`) compares with a bare
+    GUID, never a quoted one (`accountid eq '<guid>'` is 400), and a text column never with a bare GUID
+    (`Microsoft.Dynamics.CRM.In` takes its values as strings, GUIDs included).
 String comparisons ignore case, as Dataverse's database collation does."""
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
+OPERATOR_KINDS = {
+    "eq": "Equal",
+    "ne": "NotEqual",
+    "gt": "GreaterThan",
+    "ge": "GreaterThanOrEqual",
+    "lt": "LessThan",
+    "le": "LessThanOrEqual",
+}
 STRING_FUNCTIONS = {"contains", "startswith", "endswith"}
 
 
@@ -43,6 +54,7 @@ class Token(NamedTuple):  # a tuple: a long `or` of ids is thousands of tokens
 @dataclass(frozen=True)
 class Literal:
     value: Any
+    kind: str = ""  # the token it was written as: string, guid, number, datetime, name (true/false/null)
 
 
 @dataclass(frozen=True)
@@ -114,12 +126,19 @@ def _literal_value(token: Token) -> Any:
 
 
 class _Parser:
-    def __init__(self, text: str, aliases: Mapping[str, str], check_property: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        text: str,
+        aliases: Mapping[str, str],
+        check_property: Callable[[str], None],
+        type_of: Callable[[str], str | None],
+    ) -> None:
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
         self.aliases = aliases
         self.check_property = check_property
+        self.type_of = type_of
 
     def peek(self) -> Token | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -164,8 +183,9 @@ class _Parser:
         if token.kind == "name" and token.text.startswith("@"):
             if token.text not in self.aliases:
                 raise query_error(f"The parameter alias '{token.text}' is not defined in the query.")
-            return Literal(_literal_value(_tokenize(self.aliases[token.text])[0]))
-        return Literal(_literal_value(token))
+            aliased = _tokenize(self.aliases[token.text])[0]
+            return Literal(_literal_value(aliased), aliased.kind)
+        return Literal(_literal_value(token), token.kind)
 
     def prop(self) -> Property:
         token = self.take()
@@ -207,18 +227,34 @@ class _Parser:
         operator = self.take()
         if operator.text == "in":
             self.take("(")
-            values = [self.literal().value]
+            literals = [self.literal()]
             while self.peek() and self.peek().text == ",":  # type: ignore[union-attr]
                 self.take()
-                values.append(self.literal().value)
+                literals.append(self.literal())
             self.take(")")
-            return InList(prop, tuple(values))
+            for literal in literals:
+                self.check_operands(prop, "In", literal)
+            return InList(prop, tuple(literal.value for literal in literals))
         if operator.text not in COMPARISONS:
             raise query_error(
                 f"Syntax error at position {operator.position} in '{self.text}': "
                 f"'{operator.text}' is not a supported operator."
             )
-        return Compare(operator.text, prop, self.literal())
+        right = self.literal()
+        self.check_operands(prop, OPERATOR_KINDS[operator.text], right)
+        return Compare(operator.text, prop, right)
+
+    def check_operands(self, prop: Property, operator_kind: str, literal: Literal) -> None:
+        """A GUID property compared with a quoted GUID (an Edm.String), or a text property with a bare GUID,
+        is refused as the service's OData parser refuses it: the types are incompatible."""
+        prop_type = self.type_of(prop.path)
+        literal_type = {"string": "Edm.String", "guid": "Edm.Guid"}.get(literal.kind)
+        if literal_type is None or prop_type not in ("Edm.Guid", "Edm.String") or prop_type == literal_type:
+            return
+        raise query_error(
+            "A binary operator with incompatible types was detected. Found operand types "
+            f"'{prop_type}' and '{literal_type}' for operator kind '{operator_kind}'."
+        )
 
     def parse_crm_in(self) -> Node:
         self.take()
@@ -242,8 +278,15 @@ class _Parser:
         return InList(Property(name), tuple(values))
 
 
-def parse_filter(text: str, aliases: Mapping[str, str], check_property: Callable[[str], None]) -> Node:
-    return _Parser(text, aliases, check_property).parse()
+def parse_filter(
+    text: str,
+    aliases: Mapping[str, str],
+    check_property: Callable[[str], None],
+    type_of: Callable[[str], str | None] = lambda _path: None,
+) -> Node:
+    """The filter's tree; `type_of` names a property's Edm type (`Edm.Guid`, `Edm.String`) where known, so
+    that a comparison of incompatible types is refused (a quoted GUID: `accountid eq '<guid>'`)."""
+    return _Parser(text, aliases, check_property, type_of).parse()
 
 
 def _norm(value: Any) -> Any:
@@ -358,3 +401,39 @@ def parse_top(text: str | None) -> int | None:
     if not text.isdigit():
         raise query_error(f"Invalid value '{text}' for $top query option found.")
     return int(text)
+
+
+def _split_top_level(text: str, separator: str) -> list[str]:
+    parts, current, depth = [], "", 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == separator and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    if depth != 0:
+        raise query_error(f"Syntax error: unbalanced parentheses in '{text}'.")
+    parts.append(current)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_expand(text: str | None) -> list[tuple[str, dict[str, str]]]:
+    """`Keys($select=KeyAttributes),Attributes` -> [(navigation, {nested option: value})]; the nested options
+    are separated by `;` as OData writes them."""
+    if not text:
+        return []
+    expanded: list[tuple[str, dict[str, str]]] = []
+    for item in _split_top_level(text, ","):
+        name, _, rest = item.partition("(")
+        options: dict[str, str] = {}
+        if rest:
+            if not rest.endswith(")"):
+                raise query_error(f"Syntax error in $expand '{text}'.")
+            for option in _split_top_level(rest[:-1], ";"):
+                key, equals, value = option.partition("=")
+                if not equals:
+                    raise query_error(f"Syntax error in $expand '{text}'.")
+                options[key.strip()] = value.strip()
+        expanded.append((name.strip(), options))
+    return expanded

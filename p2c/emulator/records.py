@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -44,6 +44,9 @@ INVALID_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # number out of range, a date before 1753 and invalid characters it gives no code: the emulator's choice
 # is the same 400 0x80044331 (clients must treat any 400 validation error alike). UNCONFIRMED.
 VALIDATION_ERROR = "0x80044331"
+FORMATTED_VALUE = "OData.Community.Display.V1.FormattedValue"
+LOOKUP_LOGICAL_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
+NAVIGATION_PROPERTY = "Microsoft.Dynamics.CRM.associatednavigationproperty"
 SYSTEM_COLUMNS = ("versionnumber", "createdon", "modifiedon")
 P2C_ACCOUNT_NUMBER_KEY = Key("msdynce_AccountNumber", ("accountnumber",))
 EDM_TYPES = {
@@ -481,12 +484,7 @@ class Records:
             if existing is None:
                 # §2.2 quotes this 404 with an empty code for the GUID case.
                 raise self.not_found(ref, code="")
-            if if_match.strip() != "*" and if_match.strip() != etag(existing.version):
-                raise ApiError(
-                    412,
-                    "0x80060882",
-                    "The version of the existing record doesn't match the RowVersion property provided.",
-                )
+            self._check_version(existing, if_match)
         if if_none_match is not None and if_none_match.strip() == "*" and existing is not None:
             raise ApiError(412, "", "A record with matching key values already exists.")
         key_attributes = tuple(name for name, _ in ref.values)
@@ -501,10 +499,22 @@ class Records:
             return self.update(txn, ctx, table, existing, body, ignore=ignore), False
         return self.create(txn, ctx, table, body, record_id=ref.record_id, key_values=dict(ref.values)), True
 
-    def delete(self, txn: Txn, ctx: Context, ref: KeyRef) -> None:
+    @staticmethod
+    def _check_version(existing: Row, if_match: str) -> None:
+        if if_match.strip() != "*" and if_match.strip() != etag(existing.version):
+            raise ApiError(
+                412,
+                "0x80060882",
+                "The version of the existing record doesn't match the RowVersion property provided.",
+            )
+
+    def delete(self, txn: Txn, ctx: Context, ref: KeyRef, *, if_match: str | None = None) -> None:
+        """DELETE; an ETag `If-Match` that is no longer the record's is 412, as for an update (§2.2)."""
         existing = self.find(txn, ref)
         if existing is None:
             raise self.not_found(ref)
+        if if_match is not None:
+            self._check_version(existing, if_match)
         txn.delete(ref.table.logical_name, existing.id, ctx.client_id)
 
     # --- bulk messages (one transaction, so all-or-nothing) ---------------------------------------------
@@ -586,27 +596,39 @@ class Records:
 
     # --- representation --------------------------------------------------------------------------------
     def view(
-        self, table: Table, row: Row, *, annotations: bool = False, select: list[str] | None = None
+        self,
+        table: Table,
+        row: Row,
+        *,
+        annotations: Callable[[str], bool] | None = None,
+        select: list[str] | None = None,
     ) -> dict[str, Any]:
         """The record as the Web API shows it: every property, or the etag, the id and the `$select`ed
-        ones (a lookup's annotations with its `_<lookup>_value`), in the table's order."""
+        ones, in the table's order; with the annotations `annotations` includes (`Prefer:
+        odata.include-annotations`): a lookup's with its `_<lookup>_value`, a choice's or yes/no's
+        formatted value (its label) after it."""
         keep = None if select is None else set(select)
         out: dict[str, Any] = {"@odata.etag": etag(row.version), table.primary_key: row.id}
         data = row.data
-        for name in table.columns:
+        formatted = annotations is not None and annotations(FORMATTED_VALUE)
+        for name, column in table.columns.items():
             if keep is None or name in keep:
-                out[name] = data.get(name)
+                value = out[name] = data.get(name)
+                if formatted and value is not None:
+                    label = _formatted(column, value)
+                    if label is not None:
+                        out[f"{name}@{FORMATTED_VALUE}"] = label
         for lookup, targets in table.lookups.items():
             value_name = f"_{lookup}_value"
             if keep is not None and value_name not in keep:
                 continue
             stored = data.get(lookup)
             out[value_name] = stored["id"] if stored else None
-            if annotations and stored:
-                out[f"{value_name}@Microsoft.Dynamics.CRM.lookuplogicalname"] = stored["entity"]
-                out[f"{value_name}@Microsoft.Dynamics.CRM.associatednavigationproperty"] = targets[
-                    stored["entity"]
-                ]
+            if annotations is not None and stored:
+                if annotations(LOOKUP_LOGICAL_NAME):
+                    out[f"{value_name}@{LOOKUP_LOGICAL_NAME}"] = stored["entity"]
+                if annotations(NAVIGATION_PROPERTY):
+                    out[f"{value_name}@{NAVIGATION_PROPERTY}"] = targets[stored["entity"]]
         for name, value in (
             ("versionnumber", row.version),
             ("createdon", row.createdon),
@@ -629,6 +651,16 @@ class Records:
             )
             self._property_names[table.logical_name] = names
         return names
+
+
+def _formatted(column: Column, value: Any) -> str | None:
+    """A choice's label as schema.json labels it (English); yes/no as the default Yes/No labels
+    (UNCONFIRMED per column: a table can relabel them). Other types carry no formatted value here."""
+    if column.type == "choice":
+        return dict(column.option_labels).get(value) if isinstance(value, int) else None
+    if column.type == "boolean" and isinstance(value, bool):
+        return "Yes" if value else "No"
+    return None
 
 
 def _within(value: float, column: Column) -> bool:
