@@ -345,6 +345,9 @@ def emulator(
         str | None, typer.Option(help="Injected faults, e.g. 429=0.10,503=0.05,drop=0.02,token_lifetime=30.")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed of the injected faults.")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant id the token service answers for (default: p2c-emulator).")
+    ] = None,
     option: Annotated[
         list[str] | None, typer.Option(help="Schema option NAME=true|false, e.g. company_read_only=true.")
     ] = None,
@@ -356,7 +359,8 @@ def emulator(
     admin: Annotated[
         list[str] | None,
         typer.Option(
-            help="CLIENT_ID holding System Administrator: may update read-only quotes/orders (repeatable)."
+            help="CLIENT_ID holding System Administrator: may update read-only quotes/orders and send the "
+            "bypass headers (repeatable)."
         ),
     ] = None,
     integration_user: Annotated[
@@ -382,8 +386,8 @@ def emulator(
     """Run a local Dataverse Web API emulator (HTTPS, token service, service protection) until Ctrl-C."""
     import os
 
-    from p2c.emulator.cli import policy_from, settings_from
-    from p2c.emulator.server import run_emulator
+    from p2c.emulator.options import policy_from, settings_from
+    from p2c.emulator.server import DEFAULT_TENANT, run_emulator
 
     if not client_id:
         raise UsageError("give at least one --client-id (its secret in P2C_CLIENT_SECRET)")
@@ -400,6 +404,7 @@ def emulator(
         verbose=verbose,
         options=list(option or []),
         client_certs=list(client_cert or []),
+        tenant=tenant or DEFAULT_TENANT,
         reset=reset,
         record_state=policy_from(
             admins=list(admin or []),

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from emulator_fixtures import ACCOUNTS, build_tiny_duckdb
 from test_dataverse_support import STATIC_TOKEN, FakeDataverse, Reply, error_reply, make_client
 from test_dataverse_support import fake as fake
 
@@ -17,7 +18,6 @@ from p2c.dataverse import BulkMode, ClientOptions, DataverseClient, RowStatus, U
 from p2c.dataverse.errors import ServiceUnreachable
 from p2c.dataverse.events import ClientEvents
 from p2c.emulator import RunningEmulator, running_emulator
-from p2c.emulator.testing import ACCOUNTS, build_tiny_duckdb
 from p2c.errors import TransientError
 
 QUICK = ClientOptions(backoff_base_s=0.05, backoff_cap_s=0.25, max_attempts=3, outage_budget_s=20.0)

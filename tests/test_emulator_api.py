@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import requests
+from emulator_fixtures import api_session, build_tiny_duckdb, msal_token, trusting_session
 
 from p2c.emulator import EmulatorState, RunningEmulator, running_emulator
-from p2c.emulator.testing import api_session, build_tiny_duckdb, msal_token, trusting_session
 
 FOURTH_COFFEE = "1b514ffd-bfec-4c6b-874c-403e17a7bd54"
 FOURTH_COFFEE_UK = "5b0a1c7e-8e8d-4a2f-9a53-0d6e1b5a0c11"

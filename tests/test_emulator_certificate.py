@@ -11,7 +11,7 @@ from test_dataverse_support import app_certificate
 from p2c.dataverse import AuthenticationError, ClientOptions, DataverseClient
 from p2c.dataverse.auth import forget_msal_apps
 from p2c.emulator import running_emulator
-from p2c.emulator.cli import parse_certificates
+from p2c.emulator.options import parse_certificates
 from p2c.errors import UsageError
 
 CLIENT_ID = "p2c-cert-app"

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 import requests
+from emulator_fixtures import api_session, build_tiny_duckdb
 
 from p2c.emulator import RunningEmulator, running_emulator
 from p2c.emulator.schema import load_schema
-from p2c.emulator.testing import api_session, build_tiny_duckdb
 
 ORDER = "84983e39-b13f-46b2-acd5-7c943773ef10"
 QUOTE = "4c580978-792b-4877-b9fe-39c60f5ec1cb"

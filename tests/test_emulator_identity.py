@@ -10,8 +10,9 @@ import sys
 import uuid
 from pathlib import Path
 
+from emulator_fixtures import api_session, build_tiny_duckdb
+
 from p2c.emulator import EmulatorState, RunningEmulator, running_emulator
-from p2c.emulator.testing import api_session, build_tiny_duckdb
 
 REPO = Path(__file__).resolve().parents[1]
 FOURTH_COFFEE = "1b514ffd-bfec-4c6b-874c-403e17a7bd54"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from emulator_fixtures import api_session, msal_token, trusting_session
 
 from p2c.emulator import EmulatorState, Limits, parse_faults, parse_limits, running_emulator
-from p2c.emulator.testing import api_session, msal_token, trusting_session
 from p2c.errors import UsageError
 
 

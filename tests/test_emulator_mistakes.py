@@ -12,9 +12,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from emulator_fixtures import build_tiny_duckdb
 
 from p2c.emulator import EmulatorState, running_emulator
-from p2c.emulator.testing import build_tiny_duckdb
 from p2c.errors import ExitCode, UsageError
 
 REPO = Path(__file__).resolve().parents[1]

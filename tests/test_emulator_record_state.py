@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import requests
+from emulator_fixtures import api_session, build_tiny_duckdb
 
 from p2c.emulator import EmulatorState, RunningEmulator, running_emulator
 from p2c.emulator.record_state import RecordStatePolicy
-from p2c.emulator.testing import api_session, build_tiny_duckdb
 
 QUOTE = "4c580978-792b-4877-b9fe-39c60f5ec1cb"
 QUOTE_LINE = "9d2c9dc5-fb2d-464c-83b7-263404fe9060"

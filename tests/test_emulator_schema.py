@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
-from p2c.emulator import schema_gen
 from p2c.emulator.schema import SCHEMA_FILE, load_schema
+
+# the generator is a build-time tool of the source tree (tools/), not part of the installed package
+_GENERATOR = Path(__file__).resolve().parents[1] / "tools" / "emulator_schema_gen.py"
+_spec = importlib.util.spec_from_file_location("emulator_schema_gen", _GENERATOR)
+assert _spec is not None and _spec.loader is not None
+schema_gen = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = schema_gen  # dataclasses look their module up by name
+_spec.loader.exec_module(schema_gen)
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
+from emulator_fixtures import build_tiny_duckdb, msal_token
 from PowerPlatform.Dataverse.client import DataverseClient
 from PowerPlatform.Dataverse.core.errors import HttpError
 from PowerPlatform.Dataverse.models import col
 
 from p2c.emulator import RunningEmulator, running_emulator
-from p2c.emulator.testing import build_tiny_duckdb, msal_token
 
 ACCOUNT = "1b514ffd-bfec-4c6b-874c-403e17a7bd54"
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import duckdb
+from emulator_fixtures import build_tiny_duckdb
 from rich.console import Console
 
 from p2c.emulator import EmulatorState
@@ -21,7 +22,6 @@ from p2c.emulator.schema import load_schema
 from p2c.emulator.seed import seed_store
 from p2c.emulator.seed_progress import BarProgress, seed_progress
 from p2c.emulator.store import Store
-from p2c.emulator.testing import build_tiny_duckdb
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from emulator_fixtures import api_session, build_tiny_duckdb
 
 from p2c.emulator import EmulatorState, running_emulator
-from p2c.emulator.cli import secrets_for
-from p2c.emulator.testing import api_session, build_tiny_duckdb
+from p2c.emulator.options import secrets_for
 from p2c.errors import DatabaseUnavailable, UsageError
 
 REPO = Path(__file__).resolve().parents[1]

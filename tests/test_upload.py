@@ -496,7 +496,7 @@ def test_without_a_build_or_credentials_upload_cannot_run(stage: Stage, tmp_path
 
 
 def _api(stage: Stage) -> Any:
-    from p2c.emulator.testing import api_session
+    from emulator_fixtures import api_session
 
     return api_session(stage.emulator, CLIENT_ID)
 

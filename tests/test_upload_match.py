@@ -62,7 +62,7 @@ class Stage:
         return self.emulator.base_url
 
     def patch(self, entity_set: str, record_id: str, values: dict[str, Any]) -> None:
-        from p2c.emulator.testing import api_session
+        from emulator_fixtures import api_session
 
         answer = api_session(self.emulator, CLIENT_ID).patch(
             f"{self.emulator.service_root}{entity_set}({record_id})", json=values, headers={"If-Match": "*"}

@@ -578,8 +578,7 @@ def test_no_secret_in_any_output_file_or_result_row(resumed: ResumedRun) -> None
 def test_the_secret_scan_finds_a_planted_token(resumed: ResumedRun, tmp_path: Path) -> None:
     """The scan is able to fail: a real token from the same emulator, planted in a text, is found."""
     import msal
-
-    from p2c.emulator.testing import trusting_session
+    from emulator_fixtures import trusting_session
 
     emulator = resumed.space.emulator
     app = msal.ConfidentialClientApplication(

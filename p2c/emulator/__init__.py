@@ -1,7 +1,8 @@
 """A local emulator of the Dataverse Web API (and of the Entra token service) for p2c-dualwrite.
 
-It follows the documented contract in `shared/reference` (see `schema_gen`), not the project's own dbt
-contracts, so that the upload client can be tested against something it did not define. Public entry points:
+It follows the documented contract in `shared/reference` (see `tools/emulator_schema_gen.py`), not the
+project's own dbt contracts, so that the upload client can be tested against something it did not define.
+Public entry points:
 
 * `run_emulator(...)`: foreground HTTPS server until SIGINT/SIGTERM (`python -m p2c.emulator`);
 * `running_emulator(...)`: the same on a background thread, as a context manager yielding `RunningEmulator`;

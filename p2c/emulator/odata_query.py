@@ -437,3 +437,49 @@ def parse_expand(text: str | None) -> list[tuple[str, dict[str, str]]]:
                 options[key.strip()] = value.strip()
         expanded.append((name.strip(), options))
     return expanded
+
+
+def primary_key_ids(node: Node, primary_key: str) -> list[str] | None:
+    """The ids of `<primary key> eq <id> [or ...]` (or `in (...)`); None for any other filter."""
+    if isinstance(node, Compare) and node.op == "eq" and node.left.path == primary_key:
+        return [str(node.right.value).lower()]
+    if isinstance(node, InList) and node.prop.path == primary_key:
+        return [str(value).lower() for value in node.values]
+    if isinstance(node, BoolOp) and node.op == "or":
+        left = primary_key_ids(node.left, primary_key)
+        right = primary_key_ids(node.right, primary_key) if left is not None else None
+        return None if left is None or right is None else left + right
+    return None
+
+
+def sort_key(value: Any) -> Any:
+    """How `$orderby` orders values of one property: numbers and booleans, then text (ignoring case)."""
+    if isinstance(value, str):
+        return (1, value.casefold())
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, int | float):
+        return (0, value)
+    return (2, "")
+
+
+def filter_and_select(
+    name: str, rows: list[dict[str, Any]], options: Mapping[str, str], keep: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """Rows held in memory (metadata) after `$filter` and `$select` (the `keep` properties stay, as
+    MetadataId does); `name` is the collection an unknown property is reported on."""
+    known = {key for row in rows for key in row}
+
+    def check(prop: str) -> None:
+        # an empty collection (a table without keys) has no row to name its properties: none is refused
+        if rows and prop not in known:
+            raise ApiError(400, "0x0", f"Could not find a property named '{prop}' on {name}.")
+
+    if options.get("$filter"):
+        aliases = {k: v for k, v in options.items() if k.startswith("@")}
+        node = parse_filter(options["$filter"], aliases, check)
+        rows = [row for row in rows if evaluate(node, row.get)]
+    select = parse_select(options.get("$select"), check)
+    if select:
+        rows = [{k: v for k, v in row.items() if k in select or k in keep} for row in rows]
+    return rows

@@ -1,6 +1,6 @@
 """Helpers for tests that run against the emulator: a tiny hand-built `p2c load` DuckDB file, a real msal
-token, and a requests session that trusts the emulator's CA. Used by `tests/test_emulator_*.py`; a client's
-own tests can use them too."""
+token, and a requests session that trusts the emulator's CA. Used by `tests/test_emulator_*.py` and the
+upload tests (imported as `emulator_fixtures`: pytest puts tests/ on the path); not part of the package."""
 
 from __future__ import annotations
 
