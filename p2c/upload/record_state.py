@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -36,6 +37,7 @@ PARENTS = {
 # the tables whose records (or whose parents) can be in a read-only state
 READ_ONLY_STATE_TABLES = frozenset({*EDITABLE_LABEL, *PARENTS})
 SYSTEM_ADMINISTRATOR = "System Administrator"
+READ_BACKS_AT_ONCE = 8  # requests of one chunk's read-back in flight together
 REMEDY = (
     "run it with an application user that holds the System Administrator role"
     " (for a Submitted order also: an integration user with sales-order-processing integration on)"
@@ -237,9 +239,17 @@ class RecordStateGate:
             return
         columns = sorted({attribute for item, _ in written for attribute in item.changes})
         id_column = f"{table}id"  # the primary key of each Sales table the tool initializes
-        found = self.client.get_many(
-            entity_set, id_column, [str(i.prepared.record_id) for i, _ in written], columns
-        )
+        ids = [str(i.prepared.record_id) for i, _ in written]
+        # a chunk's read-back holds a writer's place in the pipeline: its requests go out together, not
+        # one after the other (each `get_many` of `ids_per_query` ids is one request)
+        step = self.client.options.ids_per_query
+        groups = [ids[start : start + step] for start in range(0, len(ids), step)]
+        found: dict[str, dict[str, Any]] = {}
+        with ThreadPoolExecutor(max_workers=min(len(groups), READ_BACKS_AT_ONCE)) as pool:
+            for part in pool.map(
+                lambda group: self.client.get_many(entity_set, id_column, group, columns), groups
+            ):
+                found.update(part)
         for item, outcome in written:
             record = found.get(str(item.prepared.record_id).lower(), {})
             stuck = [a for a, (_, new) in item.changes.items() if not same_value(record.get(a), new)]
