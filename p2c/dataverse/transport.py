@@ -140,7 +140,7 @@ class Transport:
     # -- reads --------------------------------------------------------------------------------------------
 
     def whoami(self) -> Exchange:
-        """`WhoAmI` as whichever user the pool lends (lent as a write is: the client always did so)."""
+        """`WhoAmI` as whichever user the pool lends; admitted as a write is, as the client always did."""
         self.sign_in()
         with self.pool.channel() as channel:
             return who_am_i(channel)
