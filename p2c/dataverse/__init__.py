@@ -6,7 +6,10 @@ Public surface (see `client.py` for an example):
 * `UpdateRow`, `RowResult`, `RowStatus`, `WriteMethod`, `Resolution`, `Record`, `EntityInfo`, …;
 * `bind` for `@odata.bind` values; the errors in `errors.py` (`ServiceUnreachable`: an outage past budget);
 * `ClientEvents` for `client.events` (a progress display);
-* credentials (`credentials_from_env`, `device_code_credential`) and token providers."""
+* credentials (`credentials_from_env`, `device_code_credential`) and token providers.
+
+Under the client, `transport.py` sends every request (and holds the read-only guard); `metadata.py`,
+`references.py` and `bulk.py` send through it, never through the client (docs/requests.md)."""
 
 from p2c.dataverse.auth import MsalTokenProvider, StaticTokenProvider, TokenProvider
 from p2c.dataverse.client import DataverseClient

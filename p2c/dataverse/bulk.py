@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from p2c.dataverse.batch import (
     BatchOperation,
@@ -40,13 +39,12 @@ from p2c.dataverse.errors import (
     error_for_status,
     is_retryable_status,
 )
+from p2c.dataverse.metadata import MetadataCache
 from p2c.dataverse.odata import guid, record_path
 from p2c.dataverse.options import BulkMode
 from p2c.dataverse.results import EntityInfo, RequestStats, RowResult, RowStatus, UpdateRow, WriteMethod
 from p2c.dataverse.throttle import Backoff, parse_retry_after
-
-if TYPE_CHECKING:
-    from p2c.dataverse.client import DataverseClient
+from p2c.dataverse.transport import Transport
 
 _FORBIDDEN_KEYS = ("@odata.id", "@odata.type", "@odata.context")
 # A whole $batch answered with one of these means the service (or an emulator) has no $batch endpoint;
@@ -74,9 +72,10 @@ def valid_if_match(value: str) -> bool:
 
 
 class BulkWriter:
-    def __init__(self, client: DataverseClient) -> None:
-        self._client = client
-        self._options = client.options
+    def __init__(self, transport: Transport, metadata: MetadataCache) -> None:
+        self._transport = transport
+        self._metadata = metadata
+        self._options = transport.options
         self._backoff = Backoff(self._options.backoff_base_s, self._options.backoff_cap_s)
 
     # -- results ------------------------------------------------------------------------------------------
@@ -148,15 +147,15 @@ class BulkWriter:
         pending = pending or _Pending(row, utcnow(), RequestStats())
         headers = {"If-Match": row.if_match, **self._options.write_headers()}
         try:
-            exchange = self._client.send_write(
-                "PATCH", record_path(entity_set, row.record_id), json_body=row.values, headers=headers,
-                what=f"PATCH {entity_set}({row.record_id})", records=1, users=row.users,
+            exchange = self._transport.patch(
+                record_path(entity_set, row.record_id), row.values, headers=headers,
+                what=f"PATCH {entity_set}({row.record_id})", users=row.users,
             )  # fmt: skip
         except DataverseError as error:
-            self._client.events.answered(entity_set, 1, False)
+            self._transport.events.answered(entity_set, 1, False)
             pending.stats.add(error.stats or RequestStats())
             return self._failed(pending, WriteMethod.SINGLE, error)
-        self._client.events.answered(entity_set, 1, True)
+        self._transport.events.answered(entity_set, 1, True)
         pending.stats.add(exchange.stats)
         return self._updated(pending, WriteMethod.SINGLE, exchange.response.status_code)
 
@@ -165,7 +164,7 @@ class BulkWriter:
     def choose_mode(self, entity: EntityInfo, mode: BulkMode) -> BulkMode:
         if mode in (BulkMode.BATCH, BulkMode.SINGLE):
             return mode
-        supported = self._client.metadata.supports_message(entity.logical_name, "UpdateMultiple")
+        supported = self._metadata.supports_message(entity.logical_name, "UpdateMultiple")
         if mode is BulkMode.UPDATE_MULTIPLE and not supported:
             raise DataverseTerminalError(
                 f"{entity.logical_name} does not support UpdateMultiple here (per sdkmessagefilters)",
@@ -181,10 +180,10 @@ class BulkWriter:
             tasks = self._plan(entity, rows, sendable, chosen)
             if len(tasks) > 1:
                 try:
-                    self._client.learn_parallelism()
+                    self._transport.learn_parallelism()
                 except DataverseTransientError as exc:  # not fatal: run at the initial parallelism
                     log.warning("could not read x-ms-dop-hint: %s", exc)
-            workers = max(1, min(len(tasks), self._client.pool.max_total_parallel))
+            workers = max(1, min(len(tasks), self._transport.pool.max_total_parallel))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dataverse") as executor:
                 for done in executor.map(lambda task: task(), tasks):
                     results.update(done)
@@ -250,13 +249,13 @@ class BulkWriter:
         ]
         path = f"{entity.entity_set_name}/Microsoft.Dynamics.CRM.UpdateMultiple"
         try:
-            exchange = self._client.send_write(
-                "POST", path, json_body={"Targets": targets}, headers=self._options.write_headers(),
-                what=f"UpdateMultiple {entity.entity_set_name} ({len(pendings)} rows)", records=len(pendings),
+            exchange = self._transport.update_multiple(
+                path, targets, headers=self._options.write_headers(),
+                what=f"UpdateMultiple {entity.entity_set_name} ({len(pendings)} rows)",
                 users=pendings[0].row.users,
             )  # fmt: skip
         except DataverseError as error:
-            self._client.events.answered(entity.entity_set_name, len(pendings), False)
+            self._transport.events.answered(entity.entity_set_name, len(pendings), False)
             for p in pendings:
                 p.stats.add(error.stats or RequestStats())
             # a 401 survived a token refresh, a missing status is not about the rows: splitting cannot help
@@ -267,7 +266,7 @@ class BulkWriter:
             return self._update_multiple(entity, pendings[:half]) + self._update_multiple(
                 entity, pendings[half:]
             )
-        self._client.events.answered(entity.entity_set_name, len(pendings), True)
+        self._transport.events.answered(entity.entity_set_name, len(pendings), True)
         for p in pendings:
             p.stats.add(exchange.stats)
         return [
@@ -304,12 +303,12 @@ class BulkWriter:
             }
             what = f"$batch {entity.entity_set_name} ({len(todo)} rows)"
             try:
-                exchange = self._client.send_write(
-                    "POST", "$batch", body=build_batch_body(operations, boundary), headers=headers, what=what,
-                    records=len(todo), users=todo[0][1].row.users,
+                exchange = self._transport.batch(
+                    build_batch_body(operations, boundary), headers=headers, what=what, records=len(todo),
+                    users=todo[0][1].row.users,
                 )  # fmt: skip
             except DataverseError as refused:
-                self._client.events.answered(entity.entity_set_name, len(todo), False)
+                self._transport.events.answered(entity.entity_set_name, len(todo), False)
                 for _, p in todo:
                     p.stats.add(refused.stats or RequestStats())
                 if refused.status in BATCH_UNAVAILABLE:  # the endpoint itself is missing: one PATCH per row
@@ -325,7 +324,7 @@ class BulkWriter:
                 self._batch_rounds(entity, todo[:half], done, round_no)
                 self._batch_rounds(entity, todo[half:], done, round_no)
                 return
-            self._client.events.answered(entity.entity_set_name, len(todo), True)
+            self._transport.events.answered(entity.entity_set_name, len(todo), True)
             for _, p in todo:
                 p.stats.add(exchange.stats)
             try:
@@ -368,7 +367,7 @@ class BulkWriter:
             if not retry:
                 return
             if hold:
-                self._client.hold_user(exchange.stats.user, hold)
+                self._transport.hold_user(exchange.stats.user, hold)
             else:
                 time.sleep(self._backoff.delay(round_no))
             todo = retry

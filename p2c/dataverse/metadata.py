@@ -17,22 +17,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from p2c.dataverse.errors import DataverseTerminalError
 from p2c.dataverse.odata import literal, query_string
 from p2c.dataverse.results import EntityInfo, EntityKey, LookupRelation
+from p2c.dataverse.transport import Transport
 from p2c.errors import UsageError
-
-if TYPE_CHECKING:
-    from p2c.dataverse.client import DataverseClient
 
 T = TypeVar("T")
 
 
 class MetadataCache:
-    def __init__(self, client: DataverseClient) -> None:
-        self._client = client
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
         self._cache: dict[tuple[str, ...], Any] = {}
         self._lock = threading.RLock()
 
@@ -63,7 +61,7 @@ class MetadataCache:
                 + query_string({"$select": "LogicalName,EntitySetName,PrimaryIdAttribute"})
             )
             try:
-                data = self._client.get_json(path, what=f"metadata of {logical_name}")
+                data = self._transport.get_json(path, what=f"metadata of {logical_name}")
             except DataverseTerminalError as exc:
                 if exc.status == 404:
                     raise UsageError(f"the environment has no table {logical_name!r}") from None
@@ -84,7 +82,7 @@ class MetadataCache:
                     "$filter": f"EntitySetName eq {literal(entity_set)}",
                 }
             )
-            found = self._client.get_json(path, what=f"metadata of {entity_set}").get("value") or []
+            found = self._transport.get_json(path, what=f"metadata of {entity_set}").get("value") or []
             if len(found) != 1:
                 raise UsageError(f"the environment has no entity set {entity_set!r}")
             data = found[0]
@@ -112,7 +110,7 @@ class MetadataCache:
                     str(item["ReferencedEntity"]),
                     str(item.get("ReferencedAttribute") or ""),
                 )
-                for item in self._client.iter_pages(path, what=f"lookups of {logical_name}")
+                for item in self._transport.iter_pages(path, what=f"lookups of {logical_name}")
             )
 
         return self._cached(("lookups", logical_name.lower()), load)
@@ -141,7 +139,7 @@ class MetadataCache:
             )
             return {
                 str(item["LogicalName"]): str(item.get("AttributeType") or "")
-                for item in self._client.iter_pages(path, what=f"columns of {logical_name}")
+                for item in self._transport.iter_pages(path, what=f"columns of {logical_name}")
             }
 
         return self._cached(("attributes", logical_name.lower()), load)
@@ -160,7 +158,7 @@ class MetadataCache:
                     tuple(str(a) for a in item.get("KeyAttributes") or ()),
                     str(item.get("EntityKeyIndexStatus") or ""),
                 )
-                for item in self._client.iter_pages(path, what=f"keys of {logical_name}")
+                for item in self._transport.iter_pages(path, what=f"keys of {logical_name}")
             )
 
         return self._cached(("keys", logical_name.lower()), load)
@@ -178,7 +176,7 @@ class MetadataCache:
                     "@table": literal(logical_name.lower()),
                 }
             )
-            data = self._client.get_json(path, what=f"{message} support for {logical_name}")
+            data = self._transport.get_json(path, what=f"{message} support for {logical_name}")
             return bool(data.get("value"))
 
         return self._cached(("message", logical_name.lower(), message), load)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -97,6 +97,20 @@ def query_string(params: Mapping[str, str | int | None]) -> str:
             continue
         pairs.append(f"{name}={quote(str(value), safe=_QUERY_SAFE)}")
     return "&".join(pairs)
+
+
+def collection_path(
+    entity_set: str,
+    *,
+    filter: str | None = None,
+    select: Sequence[str] = (),
+    orderby: str | None = None,
+    top: int | None = None,
+) -> str:
+    """`accounts?$select=name&$filter=...`: a query of a collection (the entity set alone without options)."""
+    params = {"$select": ",".join(select) or None, "$filter": filter, "$orderby": orderby, "$top": top}
+    qs = query_string(params)
+    return f"{entity_set}?{qs}" if qs else entity_set
 
 
 def json_default(value: Any) -> Any:

@@ -46,7 +46,7 @@ class ClientOptions:
     bypass_business_logic: str = ""
     # MSCRM.SuppressCallbackRegistrationExpanderJob: true (no Power Automate flow runs for these writes)
     suppress_flows: bool = False
-    # a plan or a dry run: `send_write` refuses every write, so no code path can send one by mistake
+    # a plan or a dry run: the transport refuses every write, so no code path can send one by mistake
     read_only: bool = False
 
     def __post_init__(self) -> None:

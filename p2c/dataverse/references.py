@@ -8,19 +8,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from p2c.dataverse.errors import AmbiguousReference, ReferenceNotFound
-from p2c.dataverse.odata import bind
+from p2c.dataverse.odata import bind, collection_path, equals_filter
 from p2c.dataverse.results import Resolution, ResolutionStatus
+from p2c.dataverse.transport import Transport
 
-if TYPE_CHECKING:
-    from p2c.dataverse.client import DataverseClient
+
+def resolve_id(transport: Transport, entity_set: str, match: Mapping[str, Any], id_column: str) -> Resolution:
+    """Which record has these column values: exactly one id, none, or several (always by `$filter`)."""
+    path = collection_path(entity_set, filter=equals_filter(match), select=[id_column], top=2)
+    rows = list(transport.iter_pages(path, what=f"query {entity_set}"))
+    ids = tuple(str(r[id_column]) for r in rows)
+    if not ids:
+        return Resolution(ResolutionStatus.NONE)
+    if len(ids) > 1:
+        return Resolution(ResolutionStatus.SEVERAL, candidates=ids)
+    return Resolution(ResolutionStatus.FOUND, record_id=ids[0], candidates=ids)
 
 
 class ReferenceResolver:
-    def __init__(self, client: DataverseClient) -> None:
-        self._client = client
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
         self._cache: dict[tuple[Any, ...], Resolution] = {}
         self._lock = threading.Lock()
 
@@ -35,7 +45,7 @@ class ReferenceResolver:
             cached = self._cache.get(key)
         if cached is not None:
             return cached
-        resolution = self._client.resolve_id(entity_set, match, id_column)
+        resolution = resolve_id(self._transport, entity_set, match, id_column)
         with self._lock:
             return self._cache.setdefault(key, resolution)
 
