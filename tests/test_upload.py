@@ -26,6 +26,7 @@ from p2c.emulator.record_state import RecordStatePolicy
 from p2c.emulator.server import RunningEmulator, running_emulator
 from p2c.emulator.state import EmulatorState
 from p2c.errors import ExitCode
+from p2c.upload.runner import seal_plan
 
 SECRET = "upload-test-secret-7f3a"
 CLIENT_ID = "p2c-upload-test"
@@ -458,7 +459,7 @@ def test_dry_run_sends_no_write(stage: Stage) -> None:
     assert dry.exit_code == ExitCode.OK, dry.output
     assert stage.state.api_writes("update") == 0
     tables = json.loads(dry.stdout)["tables"]
-    assert all(t["skipped"] == t["rows"] for t in tables)
+    assert all((t["would_update"], t["skipped"]) == (t["rows"], 0) for t in tables)  # each row once
     # a dry run does not count as done: the real run still does everything
     real = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--format", "json")
     assert all(t["already_done"] == 0 for t in json.loads(real.stdout)["tables"])
@@ -696,7 +697,14 @@ def test_a_plan_file_that_does_not_fit_is_a_usage_error_before_any_work(
 ) -> None:
     from p2c.upload.runner import PLAN_FORMAT
 
-    head = {"format": PLAN_FORMAT, "environment": stage.env, "database": str(stage.db.resolve())}
+    head = {
+        "format": PLAN_FORMAT,
+        "run_id": "r",
+        "environment": stage.env,
+        "organization_id": "o",
+        "database": str(stage.db.resolve()),
+        "options": {},
+    }
     row = {"row_key": "x", "action": "update", "payload": {}, "etag": None}
     documents = {
         "UNKNOWN_ACTION": {**head, "tables": {"account": {"rows": [{**row, "action": "delete"}]}}},
@@ -704,7 +712,7 @@ def test_a_plan_file_that_does_not_fit_is_a_usage_error_before_any_work(
         "OTHER_DATABASE": {**head, "database": "/elsewhere/other.duckdb", "tables": {}},
     }
     plan_path = stage.db.parent / "odd-plan.json"
-    text = json.dumps(documents[content]) if content in documents else content
+    text = json.dumps(seal_plan(documents[content])) if content in documents else content
     plan_path.write_text(text, encoding="utf-8")
     result = stage.p2c("upload", "--env", stage.env, "--db", str(stage.db), "--plan", str(plan_path))
     assert result.exit_code == ExitCode.CANNOT_RUN, result.output
@@ -990,7 +998,8 @@ def _write_plan(stage: Stage, name: str, *tables: str) -> Path:
 def _cut_plan(plan_path: Path, table: str, keep: int) -> None:
     plan = json.loads(plan_path.read_text(encoding="utf-8"))
     plan["tables"][table]["rows"] = plan["tables"][table]["rows"][:keep]
-    plan_path.write_text(json.dumps(plan), encoding="utf-8")
+    # a plan as a newer build would meet it (rows added since): cut, and sealed again as `p2c plan` would
+    plan_path.write_text(json.dumps(seal_plan(plan)), encoding="utf-8")
 
 
 def test_upload_of_a_plan_records_its_failed_rows_and_the_rows_left_out(stage: Stage) -> None:

@@ -30,6 +30,7 @@ from p2c.upload.runner import (
     RunSummary,
     TableTally,
     load_plan,
+    plan_options,
     plan_tables,
     planned_rows_gone,
     read_plan,
@@ -108,7 +109,7 @@ class UploadTable:
             + decided[Decision.CANNOT_WRITE]
             + decided[Decision.READ_ONLY]
         )
-        processed = tally.total - tally.already_done
+        processed = tally.gone_through - tally.already_done  # a stopped table: the rows it went through
         return cls(
             table=tally.table,
             rows=tally.total,
@@ -125,7 +126,8 @@ class UploadTable:
             plan_outdated=tally.plan_outdated,
             write_failed=max(0, failed - before_write - tally.plan_outdated),
             not_in_plan=tally.not_in_plan,
-            skipped=status[OutcomeStatus.SKIPPED] + tally.not_in_plan,
+            # a dry run's would-be updates are recorded as skipped: counted once, as would_update
+            skipped=(0 if dry_run else status[OutcomeStatus.SKIPPED]) + tally.not_in_plan,
             rows_per_s=round(processed / tally.seconds) if tally.seconds > 0 else 0,
             throttled_s=round(tally.throttle_wait_s, 1),
             throttle_request_s=round(tally.throttle_request_s, 1),
@@ -252,9 +254,11 @@ def upload(
     rules = parse_match(match)
     planned: dict[tuple[str, str], str] = {}
     document = read_plan(plan_file) if plan_file is not None else None  # read once, for every use below
+    leave_read_only = settings.leave_read_only
     if plan_file is not None:
         check_plan_file(plan_file, db_path, environment, document)
         rules, planned = _with_plan_rules(rules, plan_file, document)
+        leave_read_only = _with_plan_options(leave_read_only, plan_file, document)
     with open_session(
         db_path,
         environment,
@@ -264,7 +268,7 @@ def upload(
         watch=watch,
     ) as session:
         use_match_rules(session, rules, planned)
-        session.runner.record_state.leave_read_only = settings.leave_read_only
+        session.runner.record_state.leave_read_only = leave_read_only
         scope, elsewhere = _plan_scope(session, plan_file, tables, document)
         summary = session.runner.run(
             "upload", scope, dry_run=dry_run, plan_in=plan_file, plan_document=document
@@ -337,6 +341,20 @@ def _with_plan_rules(
                 hint="apply the plan as it is (its rules are used), or make a new plan with this rule",
             )
     return {**rules, **in_plan}, planned
+
+
+def _with_plan_options(leave_read_only: bool, plan_file: Path, document: Any) -> bool:
+    """`--leave-read-only` as the plan was made: its read-only rows were decided with it (or without it),
+    so applying it otherwise would make them all "outdated". Given now for a plan made without it, the two
+    contradict: a usage error before any work."""
+    planned = bool(plan_options(document).get("leave_read_only", False))
+    if leave_read_only and not planned:
+        raise UsageError(
+            f"--leave-read-only: the plan {plan_file} was made without it (its read-only records are planned"
+            " as updates)",
+            hint="apply the plan without it, or make a new plan with `p2c plan --leave-read-only`",
+        )
+    return planned
 
 
 def check_environment_url(environment: str | None) -> None:

@@ -123,7 +123,7 @@ def render_plan(result: PlanResult, fmt: OutputFormat, err: Console) -> None:
     _to_settle(result.to_settle, err)
     if result.run.stopped is None:
         err.print(f"plan written to {result.plan_path}", highlight=False, soft_wrap=True)
-    _stopped(result.run, err)
+    _stopped(result.run, err, planning=True)
 
 
 def render_upload(result: UploadResult, fmt: OutputFormat, err: Console) -> None:
@@ -196,8 +196,16 @@ def _to_settle(to_settle: dict[str, int], err: Console) -> None:
         )
 
 
-def _stopped(run: RunFacts, err: Console, in_flight: int = 0) -> None:
+def _stopped(run: RunFacts, err: Console, in_flight: int = 0, *, planning: bool = False) -> None:
     if run.stopped is None:
+        return
+    if planning:  # a plan is written only once every row is decided: nothing of it is kept to resume
+        err.print(
+            f"[red]stopped:[/red] {run.stopped}\n  no plan was written (a plan is written only when every"
+            " row is decided); run the same `p2c plan` again",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     flight = (
         f"\n  {in_flight} more row(s) were being sent when it stopped, with no answer recorded:"

@@ -13,6 +13,7 @@ and an update by id is safe to redo. Memory stays flat: rows stream from DuckDB.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -70,6 +71,18 @@ CHUNKS_WRITTEN_AT_ONCE = 4
 FIRST_PIECE_ROWS = 100
 PLAN_FORMAT = "p2c-plan/1"
 PLAN_ACTIONS = frozenset(d.value for d in Decision)
+# the plan file's head: each must be there, of this JSON type, or the plan is refused before any work
+PLAN_FIELDS: dict[str, type] = {
+    "format": str,
+    "run_id": str,
+    "environment": str,
+    "organization_id": str,
+    "database": str,
+    "options": dict,
+    "tables": dict,
+    "digest": str,
+}
+DIGEST_PREFIX = "sha256:"
 
 
 class HeldClock:
@@ -127,6 +140,12 @@ class TableTally:
     # a plan or dry run: writes of killed runs it found in flight, left for the next upload to settle
     to_settle: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def gone_through(self) -> int:
+        """Rows decided and recorded so far (all of `total` once the table ended)."""
+        counted = sum(self.by_status.values()) + sum(self.settled_by.values())
+        return self.already_done + self.not_in_plan + counted
+
     def count(self, item: Judged, outcome: Outcome) -> None:
         """One recorded row in its columns, each row once: a row left out of the applied plan only as such
         (not also as its decision), a killed run's write read back as that run's (not this run's update)."""
@@ -161,6 +180,7 @@ class _TableWork:
     tally: TableTally
     judging: Future[_Judging] | None = None
     plan_rows: list[dict[str, Any]] = field(default_factory=list)
+    done_before: list[str] = field(default_factory=list)  # row keys the plan found done: listed, not rows
     started: float = 0.0
 
 
@@ -221,11 +241,60 @@ class Progress:
 
 @dataclass(frozen=True)
 class PlannedRow:
-    action: Decision
+    action: Decision | None  # None: done before when planned (Dataverse held its values), nothing to send
     payload: dict[str, Any]
     etag: str | None
     record_id: str | None = None
     business_key: str = ""
+
+    @property
+    def planned_as(self) -> str:
+        return self.action.value if self.action is not None else "done_before"
+
+
+class PlanDigest:
+    """The sha256 of a plan's content, fed piece by piece in the file's order (so `write_plan` can stream a
+    million rows and `load_plan` check the parsed file the same way): its head without the digest, then
+    per table its name, its entry without the rows, and each row, each as canonical JSON (sorted keys,
+    no spaces). Any edit of a value, a row's order, a summary or an option changes it."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+
+    def add(self, value: Any) -> None:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        self._sha.update(text.encode("utf-8") + b"\n")
+
+    def hexdigest(self) -> str:
+        return DIGEST_PREFIX + self._sha.hexdigest()
+
+
+def plan_digest(document: dict[str, Any]) -> str:
+    """The digest `p2c plan` writes into the plan (`PlanDigest`), of a plan's parsed JSON."""
+    digest = PlanDigest()
+    digest.add({k: v for k, v in document.items() if k not in ("tables", "digest")})
+    tables = document.get("tables")
+    for table, entry in (tables if isinstance(tables, dict) else {}).items():
+        digest.add(table)
+        if not isinstance(entry, dict):
+            digest.add(entry)
+            continue
+        digest.add({k: v for k, v in entry.items() if k != "rows"})
+        rows = entry.get("rows")
+        for row in rows if isinstance(rows, list) else [rows]:
+            digest.add(row)
+    return digest.hexdigest()
+
+
+def seal_plan(document: dict[str, Any]) -> dict[str, Any]:
+    """The plan with its digest (re)computed: what `write_plan` produces for the same content."""
+    return {**{k: v for k, v in document.items() if k != "digest"}, "digest": plan_digest(document)}
+
+
+def plan_options(document: Any) -> dict[str, Any]:
+    """The options that shaped a plan's decisions (`--leave-read-only`), as `p2c plan` recorded them."""
+    options = document.get("options") if isinstance(document, dict) else None
+    return options if isinstance(options, dict) else {}
 
 
 def read_plan(path: Path) -> Any:
@@ -242,10 +311,13 @@ def load_plan(
     database: str | None = None,
     organization: str | None = None,
     document: Any = None,
+    known_tables: Sequence[str] | None = None,
 ) -> dict[tuple[str, str], PlannedRow]:
     """The rows of a plan file (`document`: its JSON, when read already), checked before anything is read
-    or sent: a file that is not a plan, a plan of another environment or database, or a row with an unknown
-    action is a usage error naming the row."""
+    or sent: a file that is not a plan, a plan lacking a field of its head, edited after it was written (its
+    digest), of another environment or database, holding a table outside `known_tables` or a row twice, or
+    a row with an unknown action is a usage error naming the row. Rows done before when planned are
+    returned with the action None."""
     if document is None:
         document = read_plan(path)
     if not isinstance(document, dict):
@@ -258,36 +330,61 @@ def load_plan(
             f"{path} is not a p2c plan (format {document.get('format')!r}, expected {PLAN_FORMAT!r})",
             hint="write one with `p2c plan --out FILE`",
         )
+    for name, kind in PLAN_FIELDS.items():
+        value = document.get(name)
+        if not isinstance(value, kind) or (kind is str and not value):
+            shape = "an object" if kind is dict else "a text"
+            raise UsageError(
+                f'{path}: the plan has no "{name}" ({shape}); it is not a plan as `p2c plan` writes it',
+                hint="make a new plan with `p2c plan --out FILE` and apply that file unedited",
+            )
+    if document["digest"] != plan_digest(document):
+        raise UsageError(
+            f"{path}: the plan was edited after it was written (its content does not match its digest)",
+            hint="review and apply a plan as `p2c plan` wrote it: make a new plan with `p2c plan --out FILE`",
+        )
     if document.get("environment") != environment:
         raise UsageError(
             f"the plan {path} was made for {document.get('environment')}, not {environment}",
             hint="make a plan for this environment with `p2c plan --env ...`",
         )
     planned_for = document.get("organization_id")
-    if organization and planned_for and planned_for != organization:
+    if organization and planned_for != organization:
         raise UsageError(
             f"the plan {path} was made for the environment at {environment} when it was organization "
             f"{planned_for}; it is organization {organization} now (reset or restored at the same URL)",
             hint="make a new plan of this environment with `p2c plan`",
         )
     made_from = document.get("database")
-    if database is not None and made_from is not None and made_from != database:
+    if database is not None and made_from != database:
         raise UsageError(
             f"the plan {path} was made from the database {made_from}, not {database}",
             hint="apply it with `--db` of that database, or make a plan of this one with `p2c plan`",
         )
-    tables = document.get("tables")
-    if not isinstance(tables, dict):
-        raise UsageError(f'{path}: the plan has no "tables" object')
+    tables = document["tables"]
+    unknown = sorted(str(t) for t in tables if known_tables is not None and t not in known_tables)
+    if unknown:
+        raise UsageError(
+            f"{path}: the plan holds table(s) {', '.join(map(repr, unknown))}, which this build does not "
+            f"upload; its tables are {', '.join(sorted(known_tables or ()))}",
+            hint="make a new plan of this build with `p2c plan`",
+        )
     planned: dict[tuple[str, str], PlannedRow] = {}
     for table, entry in tables.items():
         rows = entry.get("rows") if isinstance(entry, dict) else None
         if not isinstance(rows, list):
             raise UsageError(f'{path}: table {table!r} of the plan has no "rows" list')
+        done_before = entry.get("done_before", [])
+        if not isinstance(done_before, list) or not all(isinstance(k, str) for k in done_before):
+            raise UsageError(f'{path}: table {table!r}: "done_before" is not a list of row keys')
+        for key in done_before:
+            _plan_once(planned, path, table, key, f"{path}: table {table!r}, done before")
+            planned[(table, key)] = PlannedRow(None, {}, None)
         for position, row in enumerate(rows, 1):
             where = f"{path}: table {table!r}, row {position}"
             if not isinstance(row, dict) or not isinstance(row.get("row_key"), str):
                 raise UsageError(f'{where}: not a planned row (an object with a "row_key")')
+            _plan_once(planned, path, table, row["row_key"], where)
             if row.get("action") not in PLAN_ACTIONS:
                 raise UsageError(
                     f"{where} ({row['row_key']}): unknown action {row.get('action')!r};"
@@ -301,6 +398,17 @@ def load_plan(
                 str(row.get("business_key") or ""),
             )  # fmt: skip
     return planned
+
+
+def _plan_once(
+    planned: dict[tuple[str, str], PlannedRow], path: Path, table: str, key: str, where: str
+) -> None:
+    """A row is planned once: a plan holding it twice (two actions, two payloads) says nothing exact."""
+    if (table, key) in planned:
+        raise UsageError(
+            f"{where} ({key}): the plan holds this row twice; it is not a plan as `p2c plan` writes it",
+            hint="make a new plan with `p2c plan --out FILE`",
+        )
 
 
 def plan_tables(path: Path, document: Any = None) -> list[str]:
@@ -320,7 +428,8 @@ def planned_rows_gone(
     new load and build since the plan): nothing is sent for them, and the summary lists them."""
     gone: list[DroppedRow] = []
     for table in tables:
-        keys = sorted(key for (name, key) in planned if name == table)
+        # a row done before when planned had nothing to send: leaving the build loses nothing
+        keys = sorted(key for (name, key), entry in planned.items() if name == table and entry.action)
         if not keys:
             continue
         contract = contracts.get(table)
@@ -341,7 +450,7 @@ def planned_rows_gone(
             if key not in present:
                 entry = planned[(table, key)]
                 gone.append(
-                    DroppedRow(table, key, entry.record_id, entry.business_key, entry.action.value, reason)
+                    DroppedRow(table, key, entry.record_id, entry.business_key, entry.planned_as, reason)
                 )
     return gone
 
@@ -399,7 +508,9 @@ class Runner:
         # WhoAmI's OrganizationId: an environment reset or restored at the same URL is another one
         self._organization_id = self._organization_id or self.client.whoami().organization_id
         planned = (
-            load_plan(plan_in, environment, database, self._organization_id, plan_document)
+            load_plan(
+                plan_in, environment, database, self._organization_id, plan_document, list(self.contracts)
+            )
             if plan_in
             else None
         )
@@ -444,6 +555,7 @@ class Runner:
             )
             for work in works:  # the tables stopped midway, with what they recorded so far
                 if work.started > 0 and all(t is not work.tally for t in summary.tables):
+                    work.tally.seconds = time.monotonic() - work.started  # their rate, up to the stop
                     summary.tables.append(work.tally)
         finally:
             preparing.shutdown(wait=True, cancel_futures=True)
@@ -454,16 +566,19 @@ class Runner:
             summary.seconds = time.monotonic() - started
             self._held_times(summary)
             settled = sorted({run for tally in summary.tables for run in tally.settled_by})
-            finish_run(self.con, run_id, status, summary.throttle_wait_s, settled)
+            # kept as the summary shows it (tenths of a second), so `p2c results` does too
+            finish_run(self.con, run_id, status, round(summary.throttle_wait_s, 1), settled)
         if planned is not None and summary.stopped is None:
             scope = [c.table for c in contracts]
             if not wanted:
                 scope += sorted({table for table, _ in planned} - set(self.contracts))
             summary.dropped = planned_rows_gone(self.con, self.contracts, planned, scope)
         if plan_out is not None and summary.stopped is None:
-            plan_rows = {w.contract.table: w.plan_rows for w in works}
-            rows = {c.table: plan_rows[c.table] for c in contracts}
-            write_plan(plan_out, summary, rows, database, self._organization_id)
+            by_table = {w.contract.table: w for w in works}
+            rows = {c.table: by_table[c.table].plan_rows for c in contracts}
+            done = {c.table: by_table[c.table].done_before for c in contracts}
+            options = {"leave_read_only": self.record_state.leave_read_only}
+            write_plan(plan_out, summary, rows, database, self._organization_id, done, options)
         return summary
 
     def _held_times(self, summary: RunSummary) -> None:
@@ -614,6 +729,8 @@ class Runner:
                 tally.to_settle[item.prepared.row.intent_run] += 1
             if outcome is None:  # done before, and Dataverse still holds its values
                 tally.already_done += 1
+                if collect:
+                    work.done_before.append(item.prepared.row.row_key)
                 continue
             tally.count(item, outcome)
             if collect:
@@ -866,13 +983,23 @@ def _against_plan(item: Judged, entry: PlannedRow | None) -> Outcome | None:
         return _outcome(
             item, OutcomeStatus.SKIPPED, "not in the applied plan: not sent, still to do", NOT_IN_PLAN
         )
+    now_id = item.prepared.record_id
+    if entry.record_id and now_id and entry.record_id != now_id and item.prepared.identity is None:
+        # the reviewed row is another record than the one DuckDB's row names: neither is written
+        return _outcome(
+            item,
+            OutcomeStatus.FAILED,
+            f"the plan names record {entry.record_id} for this row, DuckDB's row names {now_id}: not sent;"
+            " make a new plan (`p2c plan`)",
+            PLAN_ROW_CHANGED,
+        )
     if item.decision not in SENDABLE:
         return None
     if entry.action not in SENDABLE:
         return _outcome(
             item,
             OutcomeStatus.FAILED,
-            f"the plan had it {entry.action.value.replace('_', ' ')}, it is an update of "
+            f"the plan had it {entry.planned_as.replace('_', ' ')}, it is an update of "
             f"{', '.join(sorted(item.changes)) or 'its values'} now: not sent; make a new plan (`p2c plan`)",
             PLAN_OUTDATED,
         )
@@ -971,11 +1098,16 @@ def write_plan(
     rows: dict[str, list[dict[str, Any]]],
     database: str | None = None,
     organization: str | None = None,
+    done_before: dict[str, list[str]] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """The plan as JSON, one table after the other; streamed so a million rows do not sit in one string.
-    It names its environment and database: `upload --plan` refuses it for any other."""
+    It names its environment, organization and database (`upload --plan` refuses it for any other), the
+    options that shaped its decisions, per table the rows done before (their keys) and the rows decided,
+    and ends with the digest of all that (`PlanDigest`): `upload --plan` refuses a plan edited since."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tallies = {t.table: t for t in summary.tables}
+    digest = PlanDigest()
     with path.open("w", encoding="utf-8") as out:
         head = {
             "format": PLAN_FORMAT,
@@ -983,16 +1115,25 @@ def write_plan(
             "environment": summary.environment,
             "organization_id": organization,
             "database": database,
+            "options": options or {},
         }
+        digest.add(head)
         out.write(json.dumps(head)[:-1] + ', "tables": {')
         for position, (table, table_rows) in enumerate(rows.items()):
             tally = tallies[table]
             counts = {d.value: tally.by_decision.get(d, 0) for d in Decision}
-            out.write(("," if position else "") + f"\n{json.dumps(table)}: " + '{"summary": ')
-            out.write(json.dumps({**counts, "already_done": tally.already_done, "rows": tally.total}))
-            out.write(', "notes": ' + json.dumps(tally.notes))
+            entry = {
+                "summary": {**counts, "already_done": tally.already_done, "rows": tally.total},
+                "notes": tally.notes,
+                "done_before": (done_before or {}).get(table, []),
+            }
+            digest.add(table)
+            digest.add(entry)
+            out.write(("," if position else "") + f"\n{json.dumps(table)}: " + json.dumps(entry)[:-1])
             out.write(', "rows": [')
             for index, row in enumerate(table_rows):
-                out.write(("," if index else "") + "\n" + json.dumps(row, default=str))
+                text = json.dumps(row, default=str)
+                digest.add(json.loads(text))  # as `upload --plan` will read it back
+                out.write(("," if index else "") + "\n" + text)
             out.write("]}")
-        out.write("\n}}\n")
+        out.write(f"\n}}, {json.dumps('digest')}: {json.dumps(digest.hexdigest())}}}\n")
