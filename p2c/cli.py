@@ -638,8 +638,10 @@ def results(
     file_format: FormatOption = None,
 ) -> None:
     """The upload runs, the reconciliation per table (target rows = updated + unchanged + failed + to do)
-    and the failed rows with the Dataverse error. While an upload holds the database: its progress per table
-    and the failures so far (`--follow`: until it ends). Exit 1 when rows failed."""
+    and the failed rows with the Dataverse error. Notes say when the build is older than the last load, and
+    how many outcomes are of rows no longer in the build (not_in_build). While an upload holds the
+    database: its progress per table and the failures so far (`--follow`: until it ends). Exit 1 when rows
+    failed."""
     import time
 
     from p2c.errors import DatabaseUnavailable
@@ -735,7 +737,8 @@ def lineage_trace(
     file_format: FormatOption = None,
 ) -> None:
     """Show where one row came from: file, sheet, data row and Excel row, and each value's export column;
-    for a rejected record, that it was rejected, why, and its source row."""
+    for a rejected record, that it was rejected, why, and its source row. Then its upload outcome in the
+    organization the latest plan or upload met (and any later one of an earlier environment, named so)."""
     from p2c.lineage.row_provenance import RowSelector, render_row_trace, trace_row_in_db
 
     values = list(company_and_key or [])

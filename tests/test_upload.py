@@ -143,6 +143,7 @@ def test_upload_initializes_every_record_in_place(stage: Stage) -> None:
             "failed": 0,
             "to_do": 0,
             "difference": 0,
+            "not_in_build": 0,
         }
 
 

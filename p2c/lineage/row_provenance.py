@@ -33,13 +33,14 @@ class TraceError(UsageError):
 
 @dataclass(frozen=True)
 class UploadResult:
-    """The row's latest outcome against a Dataverse environment (p2c.upload)."""
+    """The row's latest outcome in one Dataverse organization (p2c.upload)."""
 
     status: str  # updated | unchanged | failed
     detail: str  # what was written, or the Dataverse error code and message
     at: str
     environment: str = ""
     run_id: str = ""
+    organization_id: str = ""  # WhoAmI's OrganizationId: which environment, whatever its URL
 
 
 @dataclass
@@ -64,7 +65,13 @@ class RowTrace:
     source_row: int | None
     raw_relation: str | None
     values: list[TracedValue] = field(default_factory=list)
+    # the latest outcome in the organization the latest plan or upload met (None: not yet written there) ...
     upload: UploadResult | None = None
+    upload_organization_id: str | None = None  # ... that organization (None: no run yet)
+    upload_environment: str | None = None
+    # a later outcome recorded in another organization: the environment was reset or restored at the same URL
+    # since (or another one planned), so it is not true of the records the latest run met
+    upload_elsewhere: UploadResult | None = None
     # not initialized: the rows of dualwrite_rejects (or the loader's raw._rejects) that match, with reasons
     rejected: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. the database's build is not verified
@@ -213,17 +220,27 @@ def trace_row(
                 headers,
             )
         )
-    result.upload = _upload_result(con, table, result.record_id, row)
+    _add_upload_results(result, con, table, row)
     return result
 
 
-def _upload_result(
-    con: duckdb.DuckDBPyConnection, table: str, record_id: Any, row: dict[str, Any]
-) -> UploadResult | None:
+def _add_upload_results(
+    result: RowTrace, con: duckdb.DuckDBPyConnection, table: str, row: dict[str, Any]
+) -> None:
     from p2c.upload.report import upload_result_of
 
     provenance = f"{row.get('_source_file')}#{row.get('_source_sheet') or ''}#{row.get('_source_row')}"
+    record_id = result.record_id
     found = upload_result_of(con, table, str(record_id) if record_id else None, provenance)
+    if found is None:
+        return
+    result.upload_organization_id = found.organization_id
+    result.upload_environment = found.environment
+    result.upload = _upload_result(found.here)
+    result.upload_elsewhere = _upload_result(found.elsewhere)
+
+
+def _upload_result(found: dict[str, Any] | None) -> UploadResult | None:
     if found is None:
         return None
     code = f"{found['error_code']}: " if found.get("error_code") else ""
@@ -233,6 +250,7 @@ def _upload_result(
         at=str(found.get("finished_at") or ""),
         environment=str(found.get("environment") or ""),
         run_id=str(found.get("run_id") or ""),
+        organization_id=str(found.get("organization_id") or ""),
     )
 
 
@@ -359,6 +377,8 @@ def trace_document(traced: RowTrace) -> dict[str, Any]:
             for v in traced.values
         ],
         "upload": None if traced.upload is None else traced.upload.__dict__,
+        "upload_organization_id": traced.upload_organization_id,
+        "upload_elsewhere": None if traced.upload_elsewhere is None else traced.upload_elsewhere.__dict__,
         "notes": traced.notes,
     }
 
@@ -428,13 +448,35 @@ def print_row_trace(traced: RowTrace, console: Console) -> None:
         soft_wrap=True,
     )
     print_table(trace_rows(traced), TRACE_COLUMNS, console=console)
-    if traced.upload is not None:
-        upload = traced.upload
-        console.print(
-            f"upload: {upload.status} at {upload.at} to {upload.environment} (run {upload.run_id}): "
-            f"{upload.detail}",
-            highlight=False,
-            soft_wrap=True,
+    for line in upload_lines(traced):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def upload_lines(traced: RowTrace) -> list[str]:
+    """The row's upload outcome, each named by its organization: an outcome of another organization than
+    the one the latest run met is said to be of an earlier environment, never passed off as current."""
+    here, elsewhere = traced.upload, traced.upload_elsewhere
+    met = traced.upload_organization_id or "?"
+    if here is None and elsewhere is None:
+        where = f" in organization {met}, the latest one met" if traced.upload_organization_id else ""
+        return [f"upload: no upload result recorded yet{where}"]
+    lines = []
+    if elsewhere is not None:
+        lines.append(
+            f"upload: {elsewhere.status} in organization {elsewhere.organization_id or '?'} (an earlier "
+            f"environment, not the one the latest run met) at {elsewhere.at} to {elsewhere.environment} "
+            f"(run {elsewhere.run_id}): {elsewhere.detail}"
+        )
+    if here is None:
+        lines.append(f"upload: in organization {met}, the latest one met: not yet written")
+    elif elsewhere is not None:
+        lines.append(
+            f"upload: in organization {met}, the latest one met: {here.status} at {here.at} "
+            f"(run {here.run_id}): {here.detail}"
         )
     else:
-        console.print("upload: no upload result recorded yet")
+        lines.append(
+            f"upload: {here.status} at {here.at} in organization {met} to {here.environment} "
+            f"(run {here.run_id}): {here.detail}"
+        )
+    return lines

@@ -8,7 +8,7 @@ Dataverse error code and message, and whether the failure is retryable: transien
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -58,6 +58,7 @@ RECONCILIATION_COLUMNS = (
     "failed",
     "to_do",
     "difference",
+    "not_in_build",
 )
 # `--run`: the rows of that run (a plan or dry run: what it would do); the others it did not record (done
 # before by an earlier run, or not reached)
@@ -70,7 +71,15 @@ RUN_RECONCILIATION_COLUMNS = (
     "skipped",
     "not_in_run",
     "difference",
+    "not_in_build",
 )
+# what an outcome of rows no longer in the build was, in words: "40 contact rows written by run R"
+OUTCOME_WORDS = {
+    OutcomeStatus.UPDATED.value: "written",
+    OutcomeStatus.UNCHANGED.value: "found holding their values",
+    OutcomeStatus.FAILED.value: "that failed",
+    OutcomeStatus.SKIPPED.value: "planned",
+}
 
 
 @dataclass
@@ -85,6 +94,11 @@ class ResultsReport:
     dry_run: bool = False  # that run was a plan or dry run: its counts are what it would do
     # said plainly: the organization reconciled is not the one the last upload wrote to (a reset)
     notice: str | None = None
+    # outcomes of rows the build no longer has (unloaded or filtered since), per table, run and status: the
+    # reconciliation counts target rows only, so without these a run's counts and it would not add up
+    not_in_build: list[dict[str, Any]] = field(default_factory=list)
+    # why the build does not vouch for the database (e.g. files unloaded after it): the figures are stale
+    build_problems: list[str] = field(default_factory=list)
 
     @property
     def reconciliation_columns(self) -> tuple[str, ...]:
@@ -93,6 +107,17 @@ class ResultsReport:
     @property
     def failed_rows(self) -> int:
         return sum(int(r["failed"]) for r in self.reconciliation)
+
+    @property
+    def notices(self) -> list[str]:
+        """What the tables alone would not say, in the order a reader needs it."""
+        stale = [f"the build does not cover this database's data: {p}" for p in self.build_problems]
+        left = [
+            f"{g['rows']} {g['table_name']} rows {OUTCOME_WORDS.get(g['status'], g['status'])} by run "
+            f"{g['run_id']} are no longer in the build: unloaded or filtered since"
+            for g in self.not_in_build
+        ]
+        return stale + ([self.notice] if self.notice else []) + left
 
 
 def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -104,7 +129,7 @@ def latest_outcomes_sql(con: duckdb.DuckDBPyConnection) -> str:
     """The last outcome of every record per environment (its identity, `environment_key`), over the runs
     that wrote (not plans, not dry runs): one record is never both updated and failed."""
     return (
-        f"select u.environment, {environment_key_sql()} as environment_key, r.* "
+        f"select u.environment, u.organization_id, {environment_key_sql()} as environment_key, r.* "
         f"from {readable_sql(con, 'results')} r join {readable_sql(con, 'runs')} u using (run_id) "
         "where u.dry_run = false and r.status <> 'skipped' "
         f"qualify row_number() over (partition by {environment_key_sql()}, r.table_name, "
@@ -165,6 +190,13 @@ def build_report(
         reconciliation = [_reconcile_run(con, contract, run_id) for contract in chosen]
     else:
         reconciliation = [_reconcile(con, contract, environment_key) for contract in chosen]
+    not_in_build = [
+        group
+        for contract in chosen
+        for group in _not_in_build(con, contract, run_id=run_id, environment_key=environment_key)
+    ]
+    for table in reconciliation:
+        table["not_in_build"] = sum(g["rows"] for g in not_in_build if g["table_name"] == table["table_name"])
     where = ["r.status = ?"]
     params: list[Any] = [status or OutcomeStatus.FAILED.value]
     if run_id:
@@ -194,6 +226,40 @@ def build_report(
         run_id,
         bool(latest and latest["dry_run"]) if run_id else False,
         notice,
+        not_in_build,
+    )
+
+
+def _not_in_build(
+    con: duckdb.DuckDBPyConnection,
+    contract: TableContract,
+    *,
+    run_id: str | None,
+    environment_key: str | None,
+) -> list[dict[str, Any]]:
+    """The outcomes (the environment's latest per record, or with `--run` that run's) whose row the build no
+    longer has: its file unloaded, or the row filtered out since. They are true of Dataverse all the same."""
+    if run_id:
+        outcomes = (
+            f"select * from {readable_sql(con, 'results')} where run_id = ? and table_name = ? "
+            "qualify row_number() over (partition by row_key order by finished_at desc nulls last) = 1"
+        )
+        params = [run_id, contract.table]
+    else:
+        outcomes = f"select * from ({latest_outcomes_sql(con)}) where environment_key = ? and table_name = ?"
+        params = [environment_key or "", contract.table]
+    return _dicts(
+        con.execute(
+            f"""
+            with target as (select {row_key_sql(contract)} as row_key from {contract.relation.sql_name} t)
+            select table_name, run_id, status, count(*) as rows
+            from ({outcomes}) outcome
+            where not exists (select 1 from target where target.row_key = outcome.row_key)
+            group by all
+            order by run_id, status
+            """,
+            params,
+        )
     )
 
 
@@ -284,17 +350,40 @@ def _reconcile_run(con: duckdb.DuckDBPyConnection, contract: TableContract, run_
     }
 
 
+@dataclass(frozen=True)
+class RowOutcomes:
+    """One row's upload outcomes as `p2c lineage trace` tells them: in the organization the latest run met
+    (the one `p2c results` reconciles), and a later one recorded in another organization (the environment
+    was reset or restored at the same URL since: that outcome is not true of the records there)."""
+
+    organization_id: str | None  # the organization the latest run met (its URL for runs recorded without)
+    environment: str | None
+    here: dict[str, Any] | None  # the latest outcome in that organization; None: not yet written there
+    elsewhere: dict[str, Any] | None  # a later outcome in another organization, or None
+
+
 def upload_result_of(
     con: duckdb.DuckDBPyConnection, table: str, record_id: str | None, row_key: str | None
-) -> dict[str, Any] | None:
-    """The latest upload outcome of one row (for `p2c lineage trace`), or None."""
+) -> RowOutcomes | None:
+    """The row's latest upload outcomes (for `p2c lineage trace`); None before any plan or upload."""
     if not has_upload_schema(con) or not (record_id or row_key):
         return None
+    latest = _dicts(
+        con.execute(
+            f"select environment, organization_id, {environment_key_sql('runs')} as environment_key "
+            f"from {readable_sql(con, 'runs')} runs order by started_at desc limit 1"
+        )
+    )
+    if not latest:
+        return None
+    [met] = latest
     found = _dicts(
         con.execute(
             f"select * from ({latest_outcomes_sql(con)}) where table_name = ? and row_key = ? "
-            "order by finished_at desc limit 1",
+            "order by finished_at desc nulls last",
             [table, record_id.lower() if record_id else row_key],
         )
     )
-    return found[0] if found else None
+    here = next((f for f in found if f["environment_key"] == met["environment_key"]), None)
+    elsewhere = found[0] if found and found[0]["environment_key"] != met["environment_key"] else None
+    return RowOutcomes(met["organization_id"] or None, met["environment"], here, elsewhere)

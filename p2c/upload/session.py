@@ -158,7 +158,10 @@ def read_results(
     contracts = contracts_of(db_path)
     con = open_existing(db_path, read_only=True)
     try:
-        return build_report(con, contracts, run_id=run_id, status=status, tables=tables)
+        report = build_report(con, contracts, run_id=run_id, status=status, tables=tables)
+        # shown all the same (a plan refuses): the figures are of the build, not of what was loaded since
+        report.build_problems = read_evidence(con, db_path).problems
+        return report
     finally:
         con.close()
 
@@ -171,6 +174,8 @@ def print_results(report: ResultsReport, fmt: OutputFormat, console: Console) ->
                 "organization_id": report.organization_id,
                 "run_id": report.run_id,
                 "notice": report.notice,
+                "build_problems": report.build_problems,
+                "not_in_build": report.not_in_build,
                 "runs": report.runs,
                 "reconciliation": report.reconciliation,
                 "rows": report.rows,
@@ -193,8 +198,8 @@ def print_results(report: ResultsReport, fmt: OutputFormat, console: Console) ->
         fmt,
         title=title,
     )
-    if report.notice:
-        console.print(f"note: {report.notice}", highlight=False, soft_wrap=True)
+    for notice in report.notices:
+        console.print(f"note: {notice}", highlight=False, markup=False, soft_wrap=True)
     if report.rows:
         render_rows(report.rows, [Column(c) for c in ROW_COLUMNS], fmt, title="rows")
     else:
