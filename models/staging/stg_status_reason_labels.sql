@@ -25,7 +25,7 @@ spellings as (
     union
     select
         table_name,
-        cast(value as varchar) as label_key,
+        cast(value as {{ dbt.type_string() }}) as label_key,
         value as statuscode
     from choice_labels
 ),
