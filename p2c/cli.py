@@ -836,7 +836,9 @@ def export_lakehouse(
     with reading(resolve_db_path(db)) as con:
         tables = write_lakehouse(con, out)
     for table in tables:
-        console.print(f"raw.{table.name}: {table.rows:,} rows -> {table.folder}", highlight=False, soft_wrap=True)
+        console.print(
+            f"raw.{table.name}: {table.rows:,} rows -> {table.folder}", highlight=False, soft_wrap=True
+        )
     err_console.print(
         f"register them in Spark with {out / REGISTER_FILE} (spark-sql -f), then dbt build --target spark",
         highlight=False,

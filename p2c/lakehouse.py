@@ -37,7 +37,7 @@ class ExportedTable:
 
 
 def lakehouse_tables() -> tuple[str, ...]:
-    """The raw relations a lakehouse needs, in the order they are written: exported tables, then bookkeeping."""
+    """The raw relations a lakehouse needs, in order: the exported tables, then the bookkeeping."""
     return (*exported_entities(), *BOOKKEEPING_TABLES)
 
 
@@ -86,7 +86,9 @@ def export_lakehouse(con: duckdb.DuckDBPyConnection, out: Path) -> list[Exported
         )
         count = con.execute(f"select count(*) from {relation}").fetchone()
         exported.append(ExportedTable(name, int(count[0]) if count else 0, folder))
-    (out / REGISTER_FILE).write_text(register_sql(out.resolve(), [t.name for t in exported]), encoding="utf-8")
+    (out / REGISTER_FILE).write_text(
+        register_sql(out.resolve(), [t.name for t in exported]), encoding="utf-8"
+    )
     return exported
 
 

@@ -1,6 +1,7 @@
 """Build the dbt project on a local Spark session, in a process of its own (the JVM goes away with it).
 
-`python tests/spark_build.py LAKEHOUSE SPARK_DIR OUT`: registers the `p2c export-lakehouse` folder LAKEHOUSE
+`python tests/spark_build.py LAKEHOUSE SPARK_DIR OUT`: runs a model before anything is registered (its
+error goes to OUT/unregistered.txt), registers the `p2c export-lakehouse` folder LAKEHOUSE
 as raw.<table> (dbt run-operation register_lakehouse), runs `dbt build --target spark` with its metastore and
 warehouse in SPARK_DIR, and writes OUT/run_results.json plus every built model and seed as Parquet in
 OUT/relations/<schema>.<name>/, for tests/test_spark_target.py to compare with the DuckDB build."""
@@ -24,6 +25,15 @@ def main(lakehouse: Path, spark_dir: Path, out: Path) -> int:
     common = ["--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT), "--target", "spark"]
     common += ["--target-path", str(out / "target")]
     runner = dbtRunner()
+    # before the raw tables are registered: the landing-zone hook must stop the build and name them
+    messages: list[str] = []
+    unregistered = dbtRunner(callbacks=[lambda event: messages.append(event.info.msg)]).invoke(
+        ["run", "--select", "stg_choice_labels", *common]
+    )
+    (out / "unregistered.txt").write_text(
+        f"success={unregistered.success}\n{unregistered.exception or ''}\n" + "\n".join(messages),
+        encoding="utf-8",
+    )
     registered = runner.invoke(
         ["run-operation", "register_lakehouse", "--args", json.dumps({"folder": str(lakehouse)}), *common]
     )
@@ -51,7 +61,9 @@ def main(lakehouse: Path, spark_dir: Path, out: Path) -> int:
     for result in results:
         if result["resource_type"] in ("model", "seed") and result["status"] == "success":
             relation = f"{result['schema']}.{result['alias']}"
-            spark.table(relation).coalesce(1).write.mode("overwrite").parquet(str(out / "relations" / relation))
+            spark.table(relation).coalesce(1).write.mode("overwrite").parquet(
+                str(out / "relations" / relation)
+            )
     return 0 if built.success else 1
 
 
