@@ -6,6 +6,13 @@
     included: tests/test_spark_target.py compares both builds value by value.
 -#}
 
+{#- Any text as a Spark SQL string literal: Spark reads a backslash in a literal as an escape (and `\'` as a
+    quote), so both are escaped. -#}
+{% macro spark_string_literal(text) -%}
+    '{{ text | replace("\\", "\\\\") | replace("'", "\\'") }}'
+{%- endmacro %}
+
+
 {#-
     A regular expression as a SQL string literal that hands both regex engines the same pattern: DuckDB reads
     backslashes in a literal as they are (only '' is a quote); Spark reads them as escapes, so `\d` must be
@@ -242,4 +249,20 @@
     timestampadd(
         microsecond, cast(round(cast({{ text }} as double) * 86400000000) as bigint), timestamp '1899-12-30'
     )
+{%- endmacro %}
+
+
+{#- Text lower-cased for comparison (labels, names). Java's lower-casing, which Spark uses, differs from
+    DuckDB's in two places: `İ` becomes `i` plus a combining dot (Turkish labels: `İptal edildi`), and a
+    final `Σ` becomes `ς` (Greek); both are mapped first so that both engines give DuckDB's key. -#}
+{% macro text_key(text) -%}
+    {{ return(adapter.dispatch('text_key')(text)) }}
+{%- endmacro %}
+
+{% macro default__text_key(text) -%}
+    lower({{ text }})
+{%- endmacro %}
+
+{% macro spark__text_key(text) -%}
+    lower(replace(replace({{ text }}, 'İ', 'I'), 'Σ', 'σ'))
 {%- endmacro %}

@@ -34,12 +34,6 @@
 {% endmacro %}
 
 
-{#- Any text as a Spark SQL string literal: Spark reads `\` as an escape in literals, and `''` is no quote. -#}
-{% macro spark_string_literal(text) -%}
-    '{{ text | replace("\\", "\\\\") | replace("'", "\\'") }}'
-{%- endmacro %}
-
-
 {#-
     Unit-test fixtures on Spark: a list value (`label_keys: [customer, prospect]` in a model's YAML) becomes
     an array of string literals; DuckDB reads the same YAML list as its own list literal. Everything else

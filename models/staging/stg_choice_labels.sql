@@ -25,7 +25,7 @@ labels as (
     select
         table_name,
         logical_name,
-        lower(trim(label)) as label_key,
+        {{ text_key('trim(label)') }} as label_key,
         value as option_value
     from choice_labels
 ),

@@ -47,7 +47,7 @@ columns_listed as (
         _source_sheet,
         table_name,
         logical_name,
-        {{ ordered_list_agg('lower(label)', 'label_position') }} as label_keys,
+        {{ ordered_list_agg(text_key('label'), 'label_position') }} as label_keys,
         count(*) as label_count,
         {{ ordered_string_agg(
             'case when listed_length <= ' ~ max_listed_length ~ ' then label end', "' | '", 'label_position'

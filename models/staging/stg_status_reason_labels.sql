@@ -19,7 +19,7 @@ status_reasons as (
 spellings as (
     select
         table_name,
-        lower(trim(label)) as label_key,
+        {{ text_key('trim(label)') }} as label_key,
         value as statuscode
     from choice_labels
     union
