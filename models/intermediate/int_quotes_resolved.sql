@@ -94,7 +94,8 @@ checked as (
             when _source_revisionnumber < latest_revision
                 then
                     'superseded: revision ' || cast(_source_revisionnumber as {{ dbt.type_string() }}) || ' of quote '
-                    || msdyn_quotenumber || ' is replaced by revision ' || cast(latest_revision as {{ dbt.type_string() }})
+                    || msdyn_quotenumber || ' is replaced by revision '
+                    || cast(latest_revision as {{ dbt.type_string() }})
             when customer_reject_reason is not null then customer_reject_reason
             when msdyn_language is null
                 then 'unknown language: var default_language is not in seed language_option_values'

@@ -147,7 +147,8 @@ final as (
             when base_reject_reason is not null then base_reject_reason
             when sequencenumber is not null and sequence_rank > 1
                 then
-                    'duplicate: line ' || cast(sequencenumber as {{ dbt.type_string() }}) || ' of order ' || parent_number
+                    'duplicate: line ' || cast(sequencenumber as {{ dbt.type_string() }})
+                    || ' of order ' || parent_number
                     || ' is exported again in company ' || msdyn_company || ' (a later loaded row is kept)'
         end as _reject_reason
     from ranked
