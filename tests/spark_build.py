@@ -3,7 +3,8 @@
 `python tests/spark_build.py LAKEHOUSE SPARK_DIR OUT`: runs a model before anything is registered (its
 error goes to OUT/unregistered.txt), registers the `p2c export-lakehouse` folder LAKEHOUSE
 as raw.<table> (dbt run-operation register_lakehouse), runs `dbt build --target spark` with its metastore and
-warehouse in SPARK_DIR, and writes OUT/run_results.json plus every built model and seed as Parquet in
+warehouse in SPARK_DIR, and writes OUT/results.json, the rows per raw table as the export's register.sql
+registers them (OUT/registered_counts.json), plus every built model and seed as Parquet in
 OUT/relations/<schema>.<name>/, for tests/test_spark_target.py to compare with the DuckDB build."""
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 from pathlib import Path
 
 from dbt.cli.main import dbtRunner
+
+from p2c.lakehouse import REGISTER_FILE, lakehouse_tables, register_statements
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -58,6 +61,11 @@ def main(lakehouse: Path, spark_dir: Path, out: Path) -> int:
     from pyspark.sql import SparkSession
 
     spark = SparkSession.builder.getOrCreate()  # the session dbt-spark started
+    # the export's register.sql too, for users with a spark-sql shell instead of dbt: rows per raw table
+    for statement in register_statements(lakehouse / REGISTER_FILE):
+        spark.sql(statement)
+    counts = {name: spark.table(f"raw.`{name}`").count() for name in lakehouse_tables()}
+    (out / "registered_counts.json").write_text(json.dumps(counts), encoding="utf-8")
     for result in results:
         if result["resource_type"] in ("model", "seed") and result["status"] == "success":
             relation = f"{result['schema']}.{result['alias']}"

@@ -157,6 +157,20 @@ def test_landing_zone_hook_on_spark_names_the_missing_raw_tables(spark_build: Sp
     assert "raw.account" in text and "raw._choice_labels" in text and "p2c export-lakehouse" in text, text
 
 
+def test_register_sql_of_the_export_gives_spark_every_raw_table_with_its_rows(
+    spark_build: SparkBuild,
+) -> None:
+    registered = json.loads((spark_build.out / "registered_counts.json").read_text())
+    with duckdb.connect() as con:
+        con.execute(f"attach '{spark_build.duckdb_file}' as migration (read_only)")
+        landed = {
+            name: con.execute(f'select count(*) from migration.raw."{name}"').fetchone()[0]
+            for name in registered
+        }
+    assert registered == landed
+    assert landed["account"] > 0 and landed["_loads"] > 0
+
+
 def test_every_dualwrite_audit_and_archive_relation_is_equal_value_by_value(spark_build: SparkBuild) -> None:
     relations = _duckdb_relations(spark_build.duckdb_file)
     compared = [name for name in relations if name.split(".")[0] in COMPARED_SCHEMAS]
