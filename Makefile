@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: demo test lint format clean browser
+.PHONY: demo test lint format clean browser java
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=..." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	touch $@
 
 ## demo: the whole job on the sample set, in demo/ (never ./p2c.duckdb): sample -> load -> build -> lineage
@@ -62,8 +62,17 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium missing and not root: the browser test will be skipped" >&2; fi
 
-## test: linters, then pytest (unit tests, loader tests on generated files, the dbt chain on a sample set)
-test: $(BIN)/.installed browser lint
+## java: a Java runtime from Debian's packages, for the Spark target's tests (pyspark starts a JVM)
+java:
+	@if command -v java >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing a Java runtime (Debian package default-jre-headless) for the Spark tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; \
+	else echo "java missing and not root: the Spark target tests will be skipped" >&2; fi
+
+## test: linters, then pytest (unit tests, loader tests on generated files, the dbt chain on a sample set, on
+## DuckDB and on a local Spark session, compared value by value)
+test: $(BIN)/.installed browser java lint
 	$(BIN)/pytest
 
 ## clean: what make created (the venv, dbt's target/ and logs/, the demo folder); never a database of yours

@@ -9,5 +9,5 @@
         on
             {{ column_name }}_choice.table_name = '{{ table_name }}'
             and {{ column_name }}_choice.logical_name = '{{ column_name }}'
-            and {{ column_name }}_choice.label_key = lower(trim({{ source_alias }}.{{ column_name }}))
+            and {{ column_name }}_choice.label_key = {{ text_key('trim(' ~ source_alias ~ '.' ~ column_name ~ ')') }}
 {%- endmacro %}

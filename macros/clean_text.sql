@@ -11,5 +11,5 @@
     blanks are not significant in Dynamics 365 duplicate detection either.
 -#}
 {% macro name_key(column) -%}
-    nullif(lower(trim(regexp_replace({{ column }}, '\s+', ' ', 'g'))), '')
+    nullif({{ text_key('trim(' ~ regex_replace_all(column, '\\s+', ' ') ~ ')') }}, '')
 {%- endmacro %}

@@ -34,7 +34,7 @@
 {% macro default_company_literal() -%}
     {%- set value = var('default_company', none) -%}
     {%- if value is none or (value is string and value | trim == '') -%}
-        cast(null as varchar)
+        cast(null as {{ dbt.type_string() }})
     {%- else -%}
         '{{ value | string | trim | upper | replace("'", "''") }}'
     {%- endif -%}

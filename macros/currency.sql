@@ -2,7 +2,7 @@
     an ISO code is kept as it is. Null for an unknown name. -#}
 {% macro iso_currency_code(column, lookup='currency_codes') -%}
     case
-        when regexp_full_match(trim({{ column }}), '[A-Za-z]{3}')
+        when {{ regex_full_match('trim(' ~ column ~ ')', '[A-Za-z]{3}') }}
             then upper(trim({{ column }}))
         else {{ lookup }}.isocurrencycode
     end

@@ -52,12 +52,12 @@
             when {{ row }}.customerid is null then 'missing customer: the Customer column is empty'
             when customer_by_number.customer_count > 1
                 then 'ambiguous customer: the number ' || {{ row }}.customerid || ' is carried by '
-                || cast(customer_by_number.customer_count as varchar)
+                || cast(customer_by_number.customer_count as {{ dbt.type_string() }})
                 || ' accounts and contacts in company ' || {{ row }}.resolved_company
             when customer_by_number.customer_count = 1 then null
             when customer_by_name.customer_count > 1
                 then 'ambiguous customer: the name ' || {{ row }}.customerid || ' is carried by '
-                || cast(customer_by_name.customer_count as varchar)
+                || cast(customer_by_name.customer_count as {{ dbt.type_string() }})
                 || ' accounts and contacts in company ' || {{ row }}.resolved_company
             when customer_by_name.customer_count is null
                 then 'unknown customer: ' || {{ row }}.customerid

@@ -25,7 +25,7 @@
 {% macro export_label_verdict(label_text, table_name, column_name) -%}
     case
         when {{ column_name }}_export.label_keys is null then ''
-        when list_contains({{ column_name }}_export.label_keys, lower(trim({{ label_text }})))
+        when {{ list_has(column_name ~ '_export.label_keys', text_key('trim(' ~ label_text ~ ')')) }}
             then
                 ' is a label of this column in the export but not in seed choice_labels: add it to'
                 || ' seeds/choice_labels.csv (table_name {{ table_name }}, logical_name {{ column_name }})'

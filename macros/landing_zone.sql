@@ -16,6 +16,11 @@
     {%- if not execute -%}
         {{ return('') }}
     {%- endif -%}
+    {{ return(adapter.dispatch('landing_zone')()) }}
+{%- endmacro %}
+
+
+{% macro default__landing_zone() -%}
     {%- for statement in landing_zone_statements() -%}
         {%- do run_query(statement) -%}
     {%- endfor -%}
@@ -117,4 +122,31 @@
             ~ ' entity varchar not null, metadata_row integer not null, column_position integer,'
             ~ ' "column" varchar, header varchar, label_position integer not null, label varchar not null',
     }) }}
+{%- endmacro %}
+
+
+{#-
+    On Spark the raw tables come from the ingestion side (`p2c export-lakehouse` and its register.sql, or a
+    lakehouse fed by Fabric/Synapse Link: docs/spark.md); an empty landing zone would build empty targets
+    without a word, so nothing is created: the hook checks that every raw table the sources name exists and
+    stops with the list of the missing ones.
+-#}
+{% macro spark__landing_zone() -%}
+    {%- set wanted = var('exported_entities') + landing_zone_tables().keys() | list -%}
+    {%- set schemas = run_query('show schemas').columns[0].values() | map('lower') | list -%}
+    {%- set present = [] -%}
+    {%- if 'raw' in schemas -%}
+        {%- for row in run_query('show tables in raw').rows -%}
+            {%- do present.append(row['tableName'] | lower) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- set missing = wanted | reject('in', present) | list -%}
+    {%- if missing -%}
+        {{ exceptions.raise_compiler_error(
+            "the landed data is missing on Spark: no table raw." ~ missing | join(', raw.')
+            ~ ". Write it with `p2c export-lakehouse --db <file> --out <folder>` and run the folder's"
+            ~ " register.sql on this Spark (docs/spark.md)"
+        ) }}
+    {%- endif -%}
+    {{ return('') }}
 {%- endmacro %}

@@ -19,26 +19,24 @@
         {{ exceptions.raise_compiler_error("var slash_date_order must be 'mdy' or 'dmy', got '" ~ order ~ "'") }}
     {%- endif -%}
     {%- set value = 'trim(' ~ column ~ ')' -%}
+    {#- pattern of a date at the start of the text, the replacement that makes it ISO (none: it is ISO) -#}
+    {%- set forms = [
+        ('^\\d{4}-\\d{1,2}-\\d{1,2}', none),
+        ('^(\\d{4})/(\\d{1,2})/(\\d{1,2})', '\\1-\\2-\\3'),
+        ('^(\\d{1,2})\\.(\\d{1,2})\\.(\\d{4})', '\\3-\\2-\\1'),
+        ('^(\\d{1,2})-(\\d{1,2})-(\\d{4})', '\\3-\\2-\\1'),
+        ('^(\\d{1,2})/(\\d{1,2})/(\\d{4})', slash_replacement),
+    ] -%}
     case
-        when regexp_matches({{ value }}, '^\d{4}-\d{1,2}-\d{1,2}')
-            then try_cast(regexp_extract({{ value }}, '^\d{4}-\d{1,2}-\d{1,2}') as date)
-        when regexp_matches({{ value }}, '^\d{4}/\d{1,2}/\d{1,2}')
-            then try_cast(
-                regexp_replace({{ value }}, '^(\d{4})/(\d{1,2})/(\d{1,2}).*$', '\1-\2-\3') as date
-            )
-        when regexp_matches({{ value }}, '^\d{1,2}\.\d{1,2}\.\d{4}')
-            then try_cast(
-                regexp_replace({{ value }}, '^(\d{1,2})\.(\d{1,2})\.(\d{4}).*$', '\3-\2-\1') as date
-            )
-        when regexp_matches({{ value }}, '^\d{1,2}-\d{1,2}-\d{4}')
-            then try_cast(
-                regexp_replace({{ value }}, '^(\d{1,2})-(\d{1,2})-(\d{4}).*$', '\3-\2-\1') as date
-            )
-        when regexp_matches({{ value }}, '^\d{1,2}/\d{1,2}/\d{4}')
-            then try_cast(
-                regexp_replace({{ value }}, '^(\d{1,2})/(\d{1,2})/(\d{4}).*$', '{{ slash_replacement }}') as date
-            )
-        when regexp_matches({{ value }}, '^\d{5}(\.\d+)?$')
+        {%- for pattern, replacement in forms %}
+        when {{ regex_search(value, regex_literal(pattern)) }}
+            {%- if replacement is none %}
+            then try_cast({{ regex_extract(value, pattern, 0) }} as date)
+            {%- else %}
+            then try_cast({{ regex_replace_all(value, pattern ~ '.*$', replacement) }} as date)
+            {%- endif %}
+        {%- endfor %}
+        when {{ regex_search(value, regex_literal('^\\d{5}(\\.\\d+)?$')) }}
             then cast(date '1899-12-30' + cast(floor(cast({{ value }} as double)) as integer) as date)
     end
 {%- endmacro %}

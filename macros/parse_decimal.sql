@@ -12,7 +12,7 @@
 -#}
 {% macro parse_decimal(column) -%}
     {%- set mode = var('decimal_separator', 'auto') -%}
-    {%- set digits = "regexp_replace(" ~ column ~ ", '[^0-9,.\\-]', '', 'g')" -%}
+    {%- set digits = regex_replace_all(column, '[^0-9,.\\-]', '') -%}
     {%- set commas = "(length(" ~ digits ~ ") - length(replace(" ~ digits ~ ", ',', '')))" -%}
     {%- set periods = "(length(" ~ digits ~ ") - length(replace(" ~ digits ~ ", '.', '')))" -%}
     {%- set comma_decimal = "replace(replace(" ~ digits ~ ", '.', ''), ',', '.')" -%}
@@ -30,7 +30,7 @@
                 when {{ commas }} > 0 and {{ periods }} > 0
                     then
                         case
-                            when strpos(reverse({{ digits }}), ',') < strpos(reverse({{ digits }}), '.')
+                            when {{ dbt.position("','", 'reverse(' ~ digits ~ ')') }} < {{ dbt.position("'.'", 'reverse(' ~ digits ~ ')') }}
                                 then {{ comma_decimal }}
                             else {{ period_decimal }}
                         end

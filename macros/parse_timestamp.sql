@@ -23,9 +23,8 @@
     {%- endfor -%}
     {%- do formats.extend(['%Y-%m-%dT%H:%M:%S', '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S.%f', '%Y-%m-%dT%H:%M:%S.%fZ']) -%}
     case
-        when regexp_matches(trim({{ column }}), '^\d{5}(\.\d+)?$')
-            then timestamp '1899-12-30'
-            + to_microseconds(cast(round(cast(trim({{ column }}) as double) * 86400000000) as bigint))
-        else try_strptime(trim({{ column }}), ['{{ formats | join("', '") }}'])
+        when {{ regex_search('trim(' ~ column ~ ')', regex_literal('^\\d{5}(\\.\\d+)?$')) }}
+            then {{ excel_serial_timestamp('trim(' ~ column ~ ')') }}
+        else {{ try_parse_timestamp('trim(' ~ column ~ ')', formats) }}
     end
 {%- endmacro %}

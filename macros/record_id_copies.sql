@@ -29,36 +29,32 @@
 record_id_keyed as (
     select
         *,
-        nullif(lower(trim(trim(_source_record_id), '{}')), '') as _record_key,
-        md5(to_json({
-            {%- for column in value_columns %}
-            '{{ column }}': {{ column }}{{ ',' if not loop.last }}
-            {%- endfor %}
-        })) as _value_hash,
-        _source_file || coalesce(' sheet ' || _source_sheet, '') || ' row ' || cast(_source_row as varchar)
+        nullif(lower(trim(both '{}' from trim(_source_record_id))), '') as _record_key,
+        {{ values_hash(value_columns) }} as _value_hash,
+        _source_file || coalesce(' sheet ' || _source_sheet, '') || ' row ' || cast(_source_row as {{ dbt.type_string() }})
             as _copy_label,
-        coalesce('modified on ' || strftime(modifiedon, '%Y-%m-%d %H:%M:%S'), 'no modified-on') as _modified_label
+        coalesce('modified on ' || {{ timestamp_text('modifiedon') }}, 'no modified-on') as _modified_label
     from {{ from_cte }}
 ),
 
 record_id_grouped as (
     select
         *,
-        count(*) over copies as _copy_count,
-        count(*) over copies - count(modifiedon) over copies as _undated_copies,
-        min(_value_hash) over copies <> max(_value_hash) over copies as _copies_differ,
-        max(modifiedon) over copies as _latest_modifiedon,
+        count(*) over (partition by _record_key) as _copy_count,
+        count(*) over (partition by _record_key) - count(modifiedon) over (partition by _record_key)
+            as _undated_copies,
+        min(_value_hash) over (partition by _record_key) <> max(_value_hash) over (partition by _record_key)
+            as _copies_differ,
+        max(modifiedon) over (partition by _record_key) as _latest_modifiedon,
         row_number() over (
-            copies
+            partition by _record_key
             order by modifiedon desc nulls last, _loaded_at desc, _source_file desc, _source_sheet desc,
             _source_row desc
         ) as _copy_rank,
-        string_agg(_copy_label || ' (' || _modified_label || ')', '; ') over (
-            copies order by _copy_label
-            rows between unbounded preceding and unbounded following
-        ) as _every_copy
+        {{ partition_string_agg(
+            "_copy_label || ' (' || _modified_label || ')'", "'; '", '_record_key', '_copy_label'
+        ) }} as _every_copy
     from record_id_keyed
-    window copies as (partition by _record_key)
 ),
 
 -- the copies at the latest modified-on must agree: equal dates of differing copies decide nothing
@@ -85,7 +81,7 @@ record_id_checked as (
                 )
                 then
                     'conflicting copies: record id ' || record_id_grouped._source_record_id || ' is exported '
-                    || cast(record_id_grouped._copy_count as varchar) || ' times with different values and '
+                    || cast(record_id_grouped._copy_count as {{ dbt.type_string() }}) || ' times with different values and '
                     || case
                         when not {{ pick_latest }}
                             then 'var duplicate_record_id_winner = none'
@@ -101,8 +97,8 @@ record_id_checked as (
                     || ' is exported again with the same values in ' || kept._copy_label || ', which is kept'
             else
                 'older copy: record id ' || record_id_grouped._source_record_id || ' is exported again in '
-                || kept._copy_label || ' with a later modified-on (' || strftime(kept.modifiedon, '%Y-%m-%d %H:%M:%S')
-                || ', this copy ' || strftime(record_id_grouped.modifiedon, '%Y-%m-%d %H:%M:%S') || '), which is kept'
+                || kept._copy_label || ' with a later modified-on (' || {{ timestamp_text('kept.modifiedon') }}
+                || ', this copy ' || {{ timestamp_text('record_id_grouped.modifiedon') }} || '), which is kept'
         end as record_id_reject_reason
     from record_id_grouped
     left join record_id_grouped as kept

@@ -10,12 +10,12 @@
     left join {{ labels_cte }} as statuscode_in_state
         on
             statuscode_in_state.table_name = '{{ table_name }}'
-            and statuscode_in_state.label_key = lower(trim({{ source_alias }}.statuscode))
+            and statuscode_in_state.label_key = {{ text_key('trim(' ~ source_alias ~ '.statuscode)') }}
             and statuscode_in_state.statecode = {{ statecode }}
     left join {{ labels_cte }} as statuscode_any_state
         on
             statuscode_any_state.table_name = '{{ table_name }}'
-            and statuscode_any_state.label_key = lower(trim({{ source_alias }}.statuscode))
+            and statuscode_any_state.label_key = {{ text_key('trim(' ~ source_alias ~ '.statuscode)') }}
             and statuscode_any_state.statecode is null
 {%- endmacro %}
 

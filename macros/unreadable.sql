@@ -38,11 +38,11 @@
     'unreadable value: ' || nullif(concat_ws('; ',
         {%- for column_name, expected in columns %}
         nullif(
-            regexp_extract(
-                {{ unreadable_column }},
-                '^(?:\w+=''(?:[^'']|'''')*''; )*({{ column_name }}=''(?:[^'']|'''')*'')(?:; |$)',
+            {{ regex_extract(
+                unreadable_column,
+                "^(?:\\w+='(?:[^']|'')*'; )*(" ~ column_name ~ "='(?:[^']|'')*')(?:; |$)",
                 1
-            ),
+            ) }},
             ''
         ) || ' is not {{ expected }}'{{ ',' if not loop.last }}
         {%- endfor %}

@@ -840,5 +840,30 @@ def rejects(
     render_rows(rows, REJECT_COLUMNS, fmt, title=f"{len(rows)} rejected row(s)")
 
 
+@app.command("export-lakehouse")
+@_reported
+def export_lakehouse(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write (new, empty, or an earlier export).")],
+    db: DbOption = None,
+) -> None:
+    """Write the landed data (raw.<table> with provenance, and the loader's bookkeeping) as Parquet, one
+    folder per table, with register.sql, which registers them as Spark tables raw.<table> (docs/spark.md)."""
+    from p2c.database import reading
+    from p2c.lakehouse import REGISTER_FILE
+    from p2c.lakehouse import export_lakehouse as write_lakehouse
+
+    with reading(resolve_db_path(db)) as con:
+        tables = write_lakehouse(con, out)
+    for table in tables:
+        console.print(
+            f"raw.{table.name}: {table.rows:,} rows -> {table.folder}", highlight=False, soft_wrap=True
+        )
+    err_console.print(
+        f"register them in Spark with {out / REGISTER_FILE} (spark-sql -f), then dbt build --target spark",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

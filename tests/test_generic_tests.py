@@ -338,6 +338,9 @@ def _write_fixture_project(root: Path) -> None:
         (root / "seeds" / f"{name}.csv").write_text(text, encoding="utf-8")
     (root / "seeds" / "_fixtures.yml").write_text(SCHEMA_YML, encoding="utf-8")
     shutil.copytree(GENERIC_TESTS_DIR, root / "tests" / "generic")
+    # the engine-specific functions the generic tests call (regex_search, ordered_string_agg...)
+    (root / "macros").mkdir()
+    shutil.copy(PROJECT_DIR / "macros" / "cross_engine.sql", root / "macros")
 
 
 def _all_text(seed: str) -> dict[str, str]:

@@ -4,7 +4,7 @@
     for the row's company. Sequences come from the seed `number_sequences` (company, kind, pattern);
     a sequence row with an empty company applies to every company. Patterns are regular expressions
     matched against the whole value, so `C[0-9]{6}` does not match `XC000001`.
-    Regular expressions have no dbt cross-database macro: the match is chosen per adapter below.
+    Regular expressions have no dbt cross-database macro: regex_search (macros/cross_engine.sql) dispatches.
 -#}
 {% test not_in_number_sequence(
     model, column_name, kind, company_column='msdyn_company', sequences=none
@@ -12,15 +12,7 @@
 
 {%- set sequences_relation = sequences if sequences is not none else ref('number_sequences') %}
 {%- set anchored_pattern = dbt.concat(["'^(?:'", 'seq.pattern', "')$'"]) %}
-{%- if target.type == 'duckdb' -%}
-    {%- set matches = 'regexp_matches(rows_to_check.checked_value, ' ~ anchored_pattern ~ ')' -%}
-{%- elif target.type in ('spark', 'databricks', 'fabricspark') -%}
-    {%- set matches = 'rows_to_check.checked_value rlike ' ~ anchored_pattern -%}
-{%- elif target.type in ('postgres', 'redshift') -%}
-    {%- set matches = 'rows_to_check.checked_value ~ ' ~ anchored_pattern -%}
-{%- else -%}
-    {%- set matches = 'regexp_like(rows_to_check.checked_value, ' ~ anchored_pattern ~ ')' -%}
-{%- endif %}
+{%- set matches = regex_search('rows_to_check.checked_value', anchored_pattern) %}
 
 with rows_to_check as (
     select

@@ -7,12 +7,12 @@
 {% test record_id_at_most_once(model, column_name) %}
 
 select
-    lower(trim(trim({{ column_name }}), '{}')) as record_id,
+    lower(trim(both '{}' from trim({{ column_name }}))) as record_id,
     count(*) as n_records,
-    string_agg(distinct _source_file, '; ' order by _source_file) as source_files
+    {{ ordered_string_agg('_source_file', "'; '", '_source_file', distinct=true) }} as source_files
 from {{ model }}
 where nullif(trim({{ column_name }}), '') is not null
-group by lower(trim(trim({{ column_name }}), '{}'))
+group by lower(trim(both '{}' from trim({{ column_name }})))
 having count(*) > 1
 
 {% endtest %}

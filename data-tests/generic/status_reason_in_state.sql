@@ -30,7 +30,8 @@ status_reasons as (
 allowed as (
     select
         statecode,
-        string_agg(cast(statuscode as varchar), ', ' order by statuscode) as allowed_statuscodes
+        {{ ordered_string_agg('cast(statuscode as ' ~ dbt.type_string() ~ ')', "', '", 'statuscode') }}
+            as allowed_statuscodes
     from status_reasons
     group by statecode
 )
@@ -39,8 +40,8 @@ select
     records.*,
     '{{ table_name }} ' || concat_ws(' ',
         {%- for column in record_columns %} records.{{ column }}{{ ',' if not loop.last }}{% endfor %})
-    || ': status reason ' || cast(records.statuscode as varchar) || ' is not one of state '
-    || cast(records.statecode as varchar) || ' (' || coalesce(allowed.allowed_statuscodes, 'none documented')
+    || ': status reason ' || cast(records.statuscode as {{ dbt.type_string() }}) || ' is not one of state '
+    || cast(records.statecode as {{ dbt.type_string() }}) || ' (' || coalesce(allowed.allowed_statuscodes, 'none documented')
     || ')' as problem
 from records
 left join status_reasons

@@ -176,7 +176,7 @@ checked as (
             when parentcustomerid__accountnumber is null and parent_name_count > 1
                 then
                     'ambiguous parent account: the name ' || parentcustomerid || ' is carried by '
-                    || cast(parent_name_count as varchar) || ' accounts in company ' || msdyn_company
+                    || cast(parent_name_count as {{ dbt.type_string() }}) || ' accounts in company ' || msdyn_company
             when msdyn_partynumber is null
                 then
                     'party number unknown: contact number ' || msdynce_contactnumber

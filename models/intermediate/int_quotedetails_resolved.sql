@@ -130,14 +130,17 @@ checked as (
             when _source_revisionnumber is null and _source_record_id is null
                 then
                     'ambiguous parent quote revision: quote ' || parent_number || ' has '
-                    || cast(revision_count as varchar) || ' revisions and the line names none and has no record id'
+                    || cast(revision_count as {{ dbt.type_string() }})
+                    || ' revisions and the line names none and has no record id'
             when _source_revisionnumber < latest_revision
                 then
-                    'superseded: the line belongs to revision ' || cast(_source_revisionnumber as varchar)
-                    || ' of quote ' || parent_number || ', replaced by revision ' || cast(latest_revision as varchar)
+                    'superseded: the line belongs to revision '
+                    || cast(_source_revisionnumber as {{ dbt.type_string() }})
+                    || ' of quote ' || parent_number || ', replaced by revision '
+                    || cast(latest_revision as {{ dbt.type_string() }})
             when _source_revisionnumber > latest_revision
                 then
-                    'parent quote not exported: revision ' || cast(_source_revisionnumber as varchar)
+                    'parent quote not exported: revision ' || cast(_source_revisionnumber as {{ dbt.type_string() }})
                     || ' of quote ' || parent_number || ' of company ' || msdyn_company
             when initialized_revision is null
                 then
@@ -148,7 +151,7 @@ checked as (
             when productid is null and product_count > 1
                 then
                     'ambiguous product: the name ' || product_name || ' is carried by '
-                    || cast(product_count as varchar) || ' products in company ' || msdyn_company
+                    || cast(product_count as {{ dbt.type_string() }}) || ' products in company ' || msdyn_company
             when productid is null
                 then 'unknown product: ' || product_name || ' is not in the product export of company ' || msdyn_company
         end as base_reject_reason
@@ -201,7 +204,8 @@ final as (
             when base_reject_reason is not null then base_reject_reason
             when sequencenumber is not null and _source_revisionnumber is not null and sequence_rank > 1
                 then
-                    'duplicate: line ' || cast(sequencenumber as varchar) || ' of quote ' || parent_number
+                    'duplicate: line ' || cast(sequencenumber as {{ dbt.type_string() }})
+                    || ' of quote ' || parent_number
                     || ' is exported again in company ' || msdyn_company || ' (a later loaded row is kept)'
         end as _reject_reason
     from ranked

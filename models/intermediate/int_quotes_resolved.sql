@@ -93,8 +93,9 @@ checked as (
             when unreadable_reject_reason is not null then unreadable_reject_reason
             when _source_revisionnumber < latest_revision
                 then
-                    'superseded: revision ' || cast(_source_revisionnumber as varchar) || ' of quote '
-                    || msdyn_quotenumber || ' is replaced by revision ' || cast(latest_revision as varchar)
+                    'superseded: revision ' || cast(_source_revisionnumber as {{ dbt.type_string() }}) || ' of quote '
+                    || msdyn_quotenumber || ' is replaced by revision '
+                    || cast(latest_revision as {{ dbt.type_string() }})
             when customer_reject_reason is not null then customer_reject_reason
             when msdyn_language is null
                 then 'unknown language: var default_language is not in seed language_option_values'
@@ -157,7 +158,7 @@ final as (
             when base_reject_reason is not null then base_reject_reason
             when key_rank > 1
                 then
-                    'duplicate: revision ' || cast(_source_revisionnumber as varchar) || ' of quote '
+                    'duplicate: revision ' || cast(_source_revisionnumber as {{ dbt.type_string() }}) || ' of quote '
                     || msdyn_quotenumber || ' is exported again in company ' || msdyn_company
                     || ' (a later loaded row is kept)'
         end as _reject_reason

@@ -97,7 +97,7 @@ checked as (
             when productid is null and product_count > 1
                 then
                     'ambiguous product: the name ' || product_name || ' is carried by '
-                    || cast(product_count as varchar) || ' products in company ' || msdyn_company
+                    || cast(product_count as {{ dbt.type_string() }}) || ' products in company ' || msdyn_company
             when productid is null
                 then 'unknown product: ' || product_name || ' is not in the product export of company ' || msdyn_company
         end as base_reject_reason
@@ -147,7 +147,8 @@ final as (
             when base_reject_reason is not null then base_reject_reason
             when sequencenumber is not null and sequence_rank > 1
                 then
-                    'duplicate: line ' || cast(sequencenumber as varchar) || ' of order ' || parent_number
+                    'duplicate: line ' || cast(sequencenumber as {{ dbt.type_string() }})
+                    || ' of order ' || parent_number
                     || ' is exported again in company ' || msdyn_company || ' (a later loaded row is kept)'
         end as _reject_reason
     from ranked

@@ -25,7 +25,7 @@ labels as (
     select
         table_name,
         logical_name,
-        lower(trim(label)) as label_key,
+        {{ text_key('trim(label)') }} as label_key,
         value as option_value
     from choice_labels
 ),
@@ -34,7 +34,7 @@ option_values as (
     select
         table_name,
         logical_name,
-        cast(value as varchar) as label_key,
+        cast(value as {{ dbt.type_string() }}) as label_key,
         value as option_value
     from choice_labels
 ),

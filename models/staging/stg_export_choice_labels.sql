@@ -13,7 +13,7 @@ with
 export_labels as (
     select * from {{ source('raw', '_choice_labels') }}
     -- labels the loader could not match to a landed column belong to no column
-    where "column" is not null
+    where {{ adapter.quote('column') }} is not null
 ),
 
 labels as (
@@ -21,12 +21,12 @@ labels as (
         file as _source_file,
         sheet as _source_sheet,
         entity as table_name,
-        "column" as logical_name,
+        {{ adapter.quote('column') }} as logical_name,
         trim(label) as label,
         min(label_position) as label_position
     from export_labels
     where trim(label) != ''
-    group by file, sheet, entity, "column", trim(label)
+    group by file, sheet, entity, {{ adapter.quote('column') }}, trim(label)
 ),
 
 measured as (
@@ -47,11 +47,11 @@ columns_listed as (
         _source_sheet,
         table_name,
         logical_name,
-        list(lower(label) order by label_position) as label_keys,
+        {{ ordered_list_agg(text_key('label'), 'label_position') }} as label_keys,
         count(*) as label_count,
-        string_agg(
-            case when listed_length <= {{ max_listed_length }} then label end, ' | ' order by label_position
-        ) as shown_labels,
+        {{ ordered_string_agg(
+            'case when listed_length <= ' ~ max_listed_length ~ ' then label end', "' | '", 'label_position'
+        ) }} as shown_labels,
         count(case when listed_length <= {{ max_listed_length }} then label end) as shown_count
     from measured
     group by _source_file, _source_sheet, table_name, logical_name
@@ -67,7 +67,7 @@ final as (
         label_count,
         case
             when shown_count = label_count then shown_labels
-            else concat_ws(' | ', shown_labels, '... (' || cast(label_count as varchar) || ' labels)')
+            else concat_ws(' | ', shown_labels, '... (' || cast(label_count as {{ dbt.type_string() }}) || ' labels)')
         end as listed_labels
     from columns_listed
 )

@@ -65,7 +65,7 @@ renamed as (
     {{ choice_join('choice_labels', 'source', 'invoice', 'msdynce_ismaintainedexternally') }}
     {{ choice_join('choice_labels', 'source', 'invoice', 'statecode') }}
     left join currency_codes
-        on lower(currency_codes.currency_name) = lower(trim(source.transactioncurrencyid))
+        on {{ text_key('currency_codes.currency_name') }} = {{ text_key('trim(source.transactioncurrencyid)') }}
 )
 
 select * from renamed

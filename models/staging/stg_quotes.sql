@@ -77,7 +77,7 @@ renamed as (
     {{ choice_join('choice_labels', 'source', 'quote', 'statecode') }}
     {{ status_reason_join('status_reason_labels', 'source', 'quote', 'statecode_choice.option_value') }}
     left join currency_codes
-        on lower(currency_codes.currency_name) = lower(trim(source.transactioncurrencyid))
+        on {{ text_key('currency_codes.currency_name') }} = {{ text_key('trim(source.transactioncurrencyid)') }}
 )
 
 select * from renamed

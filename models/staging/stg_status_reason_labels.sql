@@ -19,13 +19,13 @@ status_reasons as (
 spellings as (
     select
         table_name,
-        lower(trim(label)) as label_key,
+        {{ text_key('trim(label)') }} as label_key,
         value as statuscode
     from choice_labels
     union
     select
         table_name,
-        cast(value as varchar) as label_key,
+        cast(value as {{ dbt.type_string() }}) as label_key,
         value as statuscode
     from choice_labels
 ),

@@ -76,7 +76,7 @@ rejects as (
     select
         'salesorderdetail' as entity,
         msdyn_company as company,
-        salesorderid || ' line ' || coalesce(cast(sequencenumber as varchar), '?') as business_key,
+        salesorderid || ' line ' || coalesce(cast(sequencenumber as {{ dbt.type_string() }}), '?') as business_key,
         _source_file,
         _source_sheet,
         _source_row,
@@ -90,7 +90,7 @@ rejects as (
     select
         'quote' as entity,
         msdyn_company as company,
-        msdyn_quotenumber || ' rev ' || cast(_source_revisionnumber as varchar) as business_key,
+        msdyn_quotenumber || ' rev ' || cast(_source_revisionnumber as {{ dbt.type_string() }}) as business_key,
         _source_file,
         _source_sheet,
         _source_row,
@@ -104,8 +104,8 @@ rejects as (
     select
         'quotedetail' as entity,
         msdyn_company as company,
-        quoteid || ' rev ' || coalesce(cast(_source_revisionnumber as varchar), '?') || ' line '
-        || coalesce(cast(sequencenumber as varchar), '?')
+        quoteid || ' rev ' || coalesce(cast(_source_revisionnumber as {{ dbt.type_string() }}), '?') || ' line '
+        || coalesce(cast(sequencenumber as {{ dbt.type_string() }}), '?')
             as business_key,
         _source_file,
         _source_sheet,
