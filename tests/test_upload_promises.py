@@ -309,3 +309,86 @@ def test_results_show_a_run_that_has_not_begun_yet() -> None:
     said = err.getvalue()
     assert "no run recorded yet" in said and "signing in" in said
     assert "service: service unreachable for 3 s" in said
+
+
+def test_results_after_a_kill_count_what_the_killed_run_recorded_and_name_its_writes_in_flight(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before any new run closes it, a killed run shows the rows it recorded (not 0), and the writes it sent
+    without an answer are named: Dataverse may hold them while they count as to do."""
+    from p2c.dataverse import DataverseClient
+
+    real = _lose_contact_answers(monkeypatch)
+    assert _upload_json(stage)[0].exit_code == ExitCode.CANNOT_RUN
+    monkeypatch.setattr(DataverseClient, "update_many", real)
+    contacts = _counts(stage)["contact"]
+    [(killed,)] = stage.query("select run_id from upload.runs")
+    [(recorded,)] = stage.query(
+        "select count(*) from upload.results where run_id = ? and status = 'updated'", [killed]
+    )
+    assert recorded > 0
+    _as_if_killed(stage, killed)
+
+    shown = stage.p2c("results", "--db", str(stage.db), "--format", "json")
+    document = json.loads(shown.stdout)
+    [run] = [r for r in document["runs"] if r["run_id"] == killed]
+    assert run["status"] == "interrupted" and run["rows_updated"] == recorded
+    assert document["in_flight"] == [{"run_id": killed, "writes": contacts}]
+    text = stage.p2c("results", "--db", str(stage.db))
+    said = " ".join(text.stdout.split()) + " ".join(text.stderr.split())
+    assert f"{contacts} write(s) of run {killed} were in flight when it stopped" in said
+
+
+def test_a_dry_run_of_a_plan_calls_a_record_already_holding_the_planned_values_unchanged(
+    stage: Stage,
+) -> None:
+    """The record changed since the plan (its ETag), but to exactly the planned values: the upload of the
+    plan sends nothing and says unchanged; its dry run must forecast the same, not a 412."""
+
+    plan_path = stage.db.parent / "plan.json"
+    made = stage.p2c(
+        "plan", "--env", stage.env, "--db", str(stage.db), "--out", str(plan_path), "--table", "account"
+    )
+    assert "Traceback" not in made.output, made.output
+    document = json.loads(plan_path.read_text())
+    row = next(r for r in document["tables"]["account"]["rows"] if r["action"] == "update" and r["payload"])
+    applied = test_upload._api(stage).patch(  # someone applied exactly the planned values by hand
+        f"{stage.emulator.service_root}accounts({row['record_id']})",
+        json=dict(row["payload"]),
+        headers={"If-Match": "*"},
+    )
+    assert applied.status_code == 204, applied.text
+
+    _, dry_tables = _upload_json(stage, "--plan", str(plan_path), "--dry-run")
+    _, real_tables = _upload_json(stage, "--plan", str(plan_path))
+    *_, (dry_status,), (real_status,) = stage.query(
+        "select r.status from upload.results r join upload.runs u using (run_id) where r.record_id = ? "
+        "order by u.started_at",
+        [str(row["record_id"]).lower()],
+    )
+    assert dry_status == real_status == "unchanged", (dry_status, real_status)
+    assert dry_tables["account"]["failed"] == real_tables["account"]["failed"]
+
+
+def test_a_plan_outdated_row_is_not_counted_as_sent_again(stage: Stage) -> None:
+    """A row done when planned and changed in Dataverse since is `plan_outdated`: not sent, so not in
+    "of which sent again"."""
+
+    assert _upload_json(stage, "--table", "account")[0].exit_code == ExitCode.OK
+    plan_path = stage.db.parent / "plan.json"
+    stage.p2c(
+        "plan", "--env", stage.env, "--db", str(stage.db), "--out", str(plan_path), "--table", "account"
+    )
+    [(record_id,)] = stage.query(
+        "select _source_record_id from dualwrite.account where _source_record_id is not null limit 1"
+    )
+    changed = test_upload._api(stage).patch(
+        f"{stage.emulator.service_root}accounts({record_id})",
+        json={"msdyn_partynumber": "HACKED"},
+        headers={"If-Match": "*"},
+    )
+    assert changed.status_code == 204, changed.text
+    _, tables = _upload_json(stage, "--plan", str(plan_path), "--table", "account")
+    assert tables["account"]["plan_outdated"] == 1
+    assert tables["account"]["done_but_differs"] == 0
+    assert tables["account"]["updated"] == 0

@@ -18,7 +18,15 @@ from p2c.errors import UsageError
 from p2c.upload.codes import NOT_IN_PLAN
 from p2c.upload.live import process_alive
 from p2c.upload.rows import row_key_sql
-from p2c.upload.store import OutcomeStatus, RunStatus, environment_key_sql, has_upload_schema, readable_sql
+from p2c.upload.store import (
+    SCHEMA,
+    OutcomeStatus,
+    RunStatus,
+    environment_key_sql,
+    has_upload_schema,
+    readable_sql,
+    run_counts_sql,
+)
 
 RUN_COLUMNS = (
     "run_id",
@@ -99,6 +107,8 @@ class ResultsReport:
     not_in_build: list[dict[str, Any]] = field(default_factory=list)
     # why the build does not vouch for the database (e.g. files unloaded after it): the figures are stale
     build_problems: list[str] = field(default_factory=list)
+    # writes a stopped or killed run sent without its answer recorded, per run: Dataverse may hold them
+    in_flight: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def reconciliation_columns(self) -> tuple[str, ...]:
@@ -117,7 +127,12 @@ class ResultsReport:
             f"{g['run_id']} are no longer in the build: unloaded or filtered since"
             for g in self.not_in_build
         ]
-        return stale + ([self.notice] if self.notice else []) + left
+        unsettled = [
+            f"{g['writes']} write(s) of run {g['run_id']} were in flight when it stopped: Dataverse may hold "
+            "them; they count as to do until the next `p2c upload` reads them back and settles them"
+            for g in self.in_flight
+        ]
+        return stale + ([self.notice] if self.notice else []) + unsettled + left
 
 
 def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -181,6 +196,19 @@ def build_report(
     environment_key = latest["environment_key"] if latest else None
     organization = latest.get("organization_id") if latest else None
     notice = None if run_id else _other_organization(runs)
+    killed = [r["run_id"] for r in runs if _shown_status(r) != r["status"]]
+    if killed:
+        # a killed run not closed yet (a read-only connection cannot close it): its counts as far as it
+        # recorded them, as the next plan or upload will store them (`close_stale_runs`)
+        recounted = {
+            str(row[0]): row[1:]
+            for row in con.execute(run_counts_sql(), [killed]).fetchall()
+        }
+        for run in runs:
+            if run["run_id"] in recounted:
+                counts = recounted[run["run_id"]]
+                names = ("rows_updated", "rows_unchanged", "rows_failed", "rows_skipped")
+                run.update(zip(names, counts, strict=True))
     for run in runs:
         run["status"] = _shown_status(run)
         for internal in ("pid", "host", "environment_key", "organization_id"):
@@ -227,6 +255,23 @@ def build_report(
         bool(latest and latest["dry_run"]) if run_id else False,
         notice,
         not_in_build,
+        in_flight=[] if run_id else _in_flight(con),
+    )
+
+
+def _in_flight(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Open intents per run: writes sent whose answers no run has recorded or settled yet."""
+    [(present,)] = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = 'intents'",
+        [SCHEMA],
+    ).fetchall()
+    if not present:
+        return []
+    return _dicts(
+        con.execute(
+            f"select run_id, count(*) as writes from {SCHEMA}.intents "
+            "group by run_id order by min(created_at)"
+        )
     )
 
 

@@ -135,7 +135,8 @@ class TableTally:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # where the environment and the model contract differ
     not_in_plan: int = 0  # target rows the applied plan does not hold: skipped, still to do
-    plan_outdated: int = 0  # rows that are an update now, which the applied plan did not review: not sent
+    plan_outdated: int = 0  # rows the applied plan no longer fits (an update it did not review, or a row
+    # changed in DuckDB since): not sent
     settled_by: Counter[str] = field(default_factory=Counter)  # writes of killed runs read back, per run
     # a plan or dry run: writes of killed runs it found in flight, left for the next upload to settle
     to_settle: Counter[str] = field(default_factory=Counter)
@@ -155,8 +156,11 @@ class TableTally:
         if outcome.run_id:
             self.settled_by[outcome.run_id] += 1
             return
-        if outcome.error_code == PLAN_OUTDATED:
+        if outcome.error_code in (PLAN_OUTDATED, PLAN_ROW_CHANGED):
+            # the plan no longer fits the row: not sent, so not counted under its decision (no "sent again")
             self.plan_outdated += 1
+            self.by_status[outcome.status] += 1
+            return
         self.by_decision[item.decision] += 1
         self.by_status[outcome.status] += 1
 
@@ -897,8 +901,9 @@ class Runner:
                     continue
                 if entry is not None and entry.etag:
                     if_match = entry.etag  # the reviewed update, on the record as the plan read it
-                    if not writes and item.etag and item.etag != entry.etag:
-                        # what the upload of the plan would meet: its If-Match refused (412)
+                    if not writes and item.decision in SENDABLE and item.etag and item.etag != entry.etag:
+                        # what the upload of the plan would meet: its If-Match refused (412); a record that
+                        # already holds the planned values is not sent at all (unchanged), as the upload says
                         outcomes[index] = _outcome(
                             item,
                             OutcomeStatus.FAILED,

@@ -176,6 +176,7 @@ def print_results(report: ResultsReport, fmt: OutputFormat, console: Console) ->
                 "notice": report.notice,
                 "build_problems": report.build_problems,
                 "not_in_build": report.not_in_build,
+                "in_flight": report.in_flight,
                 "runs": report.runs,
                 "reconciliation": report.reconciliation,
                 "rows": report.rows,

@@ -196,30 +196,35 @@ def count_runs(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> None:
     that a later run settled are recorded as the killed run's, so recounting it counts them too."""
     if not run_ids:
         return
-    would_update = (
-        f"r.status = '{OutcomeStatus.SKIPPED.value}' and coalesce(r.error_code, '') <> '{NOT_IN_PLAN}'"
-    )
-    updated = f"r.status = '{OutcomeStatus.UPDATED.value}' or (u.dry_run and {would_update})"
-    skipped = f"r.status = '{OutcomeStatus.SKIPPED.value}' and not (u.dry_run and {would_update})"
     con.execute(
         f"""
         update {SCHEMA}.runs set
             rows_updated = c.updated, rows_unchanged = c.unchanged, rows_failed = c.failed,
             rows_skipped = c.skipped
-        from (
-            select u.run_id,
-                count(r.run_id) filter (where {updated}) as updated,
-                count(r.run_id) filter (where r.status = '{OutcomeStatus.UNCHANGED.value}') as unchanged,
-                count(r.run_id) filter (where r.status = '{OutcomeStatus.FAILED.value}') as failed,
-                count(r.run_id) filter (where {skipped}) as skipped
-            from {SCHEMA}.runs u left join {SCHEMA}.results r using (run_id)
-            where u.run_id in (select unnest(?))
-            group by u.run_id
-        ) c
+        from ({run_counts_sql()}) c
         where {SCHEMA}.runs.run_id = c.run_id
         """,
         [list(run_ids)],
     )
+
+
+def run_counts_sql() -> str:
+    """(run_id, updated, unchanged, failed, skipped) of the runs `?` (a list), from their recorded rows."""
+    would_update = (
+        f"r.status = '{OutcomeStatus.SKIPPED.value}' and coalesce(r.error_code, '') <> '{NOT_IN_PLAN}'"
+    )
+    updated = f"r.status = '{OutcomeStatus.UPDATED.value}' or (u.dry_run and {would_update})"
+    skipped = f"r.status = '{OutcomeStatus.SKIPPED.value}' and not (u.dry_run and {would_update})"
+    return f"""
+        select u.run_id,
+            count(r.run_id) filter (where {updated}) as updated,
+            count(r.run_id) filter (where r.status = '{OutcomeStatus.UNCHANGED.value}') as unchanged,
+            count(r.run_id) filter (where r.status = '{OutcomeStatus.FAILED.value}') as failed,
+            count(r.run_id) filter (where {skipped}) as skipped
+        from {SCHEMA}.runs u left join {SCHEMA}.results r using (run_id)
+        where u.run_id in (select unnest(?))
+        group by u.run_id
+    """
 
 
 def record_run_environment(con: duckdb.DuckDBPyConnection, run_id: str, organization_id: str) -> None:
