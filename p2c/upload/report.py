@@ -200,10 +200,7 @@ def build_report(
     if killed:
         # a killed run not closed yet (a read-only connection cannot close it): its counts as far as it
         # recorded them, as the next plan or upload will store them (`close_stale_runs`)
-        recounted = {
-            str(row[0]): row[1:]
-            for row in con.execute(run_counts_sql(), [killed]).fetchall()
-        }
+        recounted = {str(row[0]): row[1:] for row in con.execute(run_counts_sql(), [killed]).fetchall()}
         for run in runs:
             if run["run_id"] in recounted:
                 counts = recounted[run["run_id"]]
