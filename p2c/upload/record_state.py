@@ -213,15 +213,6 @@ class RecordStateGate:
                     return
             notes.append(text)
 
-    def states_by_table(self) -> dict[str, dict[str, dict[str, int]]]:
-        """Per table and state: how many rows are editable, writable only by an admin, not writable."""
-        result: dict[str, dict[str, dict[str, int]]] = {}
-        for table, counts in self._counts.items():
-            for (label, category, _), n in counts.items():
-                categories = result.setdefault(table, {}).setdefault(label, {})
-                categories[category] = categories.get(category, 0) + n
-        return result
-
     def verify(self, entity_set: str, table: str, judged: list[Any], outcomes: list[Any]) -> None:
         """Read back the rows written in a read-only state: a value that did not stick (a locked field)
         fails the row with `p2c:locked_field` instead of reporting it updated."""
