@@ -128,8 +128,9 @@ class ResultsReport:
             for g in self.not_in_build
         ]
         unsettled = [
-            f"{g['writes']} write(s) of run {g['run_id']} were in flight when it stopped: Dataverse may hold "
-            "them; they count as to do until the next `p2c upload` reads them back and settles them"
+            f"{g['writes']} write(s) of run {g['run_id']} were in flight when it stopped (committed to be "
+            "sent, no answer recorded: Dataverse may hold some or all of them); they count as to do until "
+            "the next `p2c upload` reads them back and settles them"
             for g in self.in_flight
         ]
         return stale + ([self.notice] if self.notice else []) + unsettled + left
